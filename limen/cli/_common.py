@@ -1,0 +1,46 @@
+"""Shared plumbing for CLI commands: settings, services, clean error output."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+
+from limen.config import Settings, load_settings
+from limen.domain.errors import ConfigurationError, LimenError
+from limen.service.context import Services, build_services
+from limen.service.tenants import ensure_default_tenant
+from limen.store import migrate
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ConfigurationError as exc:
+        err_console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from None
+
+
+def services_or_exit(*, require_schema: bool = True) -> Services:
+    """Services for a CLI command; the schema must be current and the default tenant exist."""
+    services = build_services(settings_or_exit())
+    if require_schema and not migrate.is_up_to_date(services.engine):
+        err_console.print("[red]The database schema is not up to date: run `limen db upgrade` first.[/red]")
+        raise typer.Exit(2)
+    ensure_default_tenant(services)
+    return services
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Turn domain errors into a one-line message and exit status 1, instead of a traceback."""
+    try:
+        yield
+    except LimenError as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None

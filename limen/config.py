@@ -1,0 +1,229 @@
+"""One typed Settings object built from LIMEN_* environment variables, validated at start-up.
+
+Every variable is documented in docs/configuration.md. Unknown LIMEN_* names are an error, so a
+typo cannot silently leave a security setting at its default (STYLE.md L9).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet
+
+from limen.domain.directory import DEFAULT_PLAN, Plan
+from limen.domain.errors import ConfigurationError
+
+
+class Secret(str):
+    """A string that does not show itself in repr() or logs."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+
+#: Variables read by the test-suite and tools, not by the server; allowed beside the settings.
+_NOT_SETTINGS = {"LIMEN_TEST_DATABASE_URL", "LIMEN_BENCH_URL"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///./.limen/limen.db"
+    issuer: str = "http://127.0.0.1:8000"
+    admin_token: Secret | None = None
+    secret_key: Secret = field(default_factory=lambda: Secret(secrets.token_urlsafe(32)))
+    encryption_keys: tuple[Secret, ...] = ()
+    data_dir: Path = Path(".limen")
+    default_tenant_name: str = "Limen"
+    default_tenant_domain: str = "limen.local"
+    default_plan: Plan = DEFAULT_PLAN
+    argon2_memory_kib: int = 19456
+    argon2_time_cost: int = 2
+    argon2_parallelism: int = 1
+    session_lifetime_hours: int = 12
+    signin_flow_minutes: int = 30
+    authorization_code_seconds: int = 60
+    access_token_seconds: int = 3600
+    id_token_seconds: int = 3600
+    refresh_token_days: int = 90
+    signing_key_overlap_hours: int = 24
+    log_level: str = "info"
+    dev_secrets_generated: bool = False
+
+    @property
+    def is_development(self) -> bool:
+        """Plain HTTP on a loopback host: the demo and local development, where generated keys are fine."""
+        return _is_loopback_http(self.issuer)
+
+    @property
+    def cookie_secure(self) -> bool:
+        # Secure cookies would never be sent back over http://127.0.0.1, so dev is the one exception.
+        return urlsplit(self.issuer).scheme == "https"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _is_loopback_http(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme != "http":
+        return False
+    host = parts.hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+_INT_SETTINGS: dict[str, tuple[str, int, int]] = {
+    # env suffix: (field, minimum, maximum)
+    "ARGON2_MEMORY_KIB": ("argon2_memory_kib", 8, 4_194_304),
+    "ARGON2_TIME_COST": ("argon2_time_cost", 1, 100),
+    "ARGON2_PARALLELISM": ("argon2_parallelism", 1, 64),
+    "SESSION_LIFETIME_HOURS": ("session_lifetime_hours", 1, 24 * 90),
+    "SIGNIN_FLOW_MINUTES": ("signin_flow_minutes", 1, 24 * 60),
+    "AUTHORIZATION_CODE_SECONDS": ("authorization_code_seconds", 10, 600),
+    "ACCESS_TOKEN_SECONDS": ("access_token_seconds", 60, 86_400),
+    "ID_TOKEN_SECONDS": ("id_token_seconds", 60, 86_400),
+    "REFRESH_TOKEN_DAYS": ("refresh_token_days", 1, 365),
+    "SIGNING_KEY_OVERLAP_HOURS": ("signing_key_overlap_hours", 1, 24 * 30),
+}
+_STR_SETTINGS = {
+    "DATABASE_URL",
+    "ISSUER",
+    "ADMIN_TOKEN",
+    "SECRET_KEY",
+    "ENCRYPTION_KEYS",
+    "DATA_DIR",
+    "DEFAULT_TENANT_NAME",
+    "DEFAULT_TENANT_DOMAIN",
+    "DEFAULT_PLAN",
+    "LOG_LEVEL",
+}
+KNOWN_VARIABLES = frozenset(f"LIMEN_{name}" for name in (*_INT_SETTINGS, *_STR_SETTINGS))
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from the environment; raise ConfigurationError listing every problem at once."""
+    env = dict(os.environ if environ is None else environ)
+    problems: list[str] = []
+    values: dict[str, object] = {}
+
+    for name in sorted(k for k in env if k.startswith("LIMEN_")):
+        if name not in KNOWN_VARIABLES and name not in _NOT_SETTINGS:
+            problems.append(f"{name} is not a Limen setting (see docs/configuration.md).")
+
+    for suffix, (attr, low, high) in _INT_SETTINGS.items():
+        raw = env.get(f"LIMEN_{suffix}")
+        if raw is None:
+            continue
+        try:
+            number = int(raw.strip())
+        except ValueError:
+            problems.append(f"LIMEN_{suffix}={raw!r} is not a whole number.")
+            continue
+        if not low <= number <= high:
+            problems.append(f"LIMEN_{suffix}={number} is out of range ({low}..{high}).")
+            continue
+        values[attr] = number
+
+    data_dir = Path(env.get("LIMEN_DATA_DIR", ".limen"))
+    values["data_dir"] = data_dir
+    values["database_url"] = env.get("LIMEN_DATABASE_URL", f"sqlite:///{data_dir}/limen.db")
+    db_scheme = str(values["database_url"]).split(":", 1)[0]
+    if db_scheme not in {"sqlite", "postgresql", "postgresql+psycopg"}:
+        problems.append(
+            f"LIMEN_DATABASE_URL uses {db_scheme!r}: expected sqlite:///path or postgresql+psycopg://..."
+        )
+    elif db_scheme == "postgresql":
+        # psycopg 3 is the driver we ship; SQLAlchemy's bare scheme would look for psycopg2.
+        values["database_url"] = "postgresql+psycopg" + str(values["database_url"])[len("postgresql") :]
+
+    issuer = env.get("LIMEN_ISSUER", "http://127.0.0.1:8000").rstrip("/")
+    parts = urlsplit(issuer)
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
+        problems.append(f"LIMEN_ISSUER={issuer!r} must be an absolute http(s) URL without query or fragment.")
+    elif parts.scheme == "http" and not _is_loopback_http(issuer):
+        problems.append("LIMEN_ISSUER must use https:// unless it is a loopback address (development).")
+    values["issuer"] = issuer
+    development = _is_loopback_http(issuer)
+
+    if "LIMEN_DEFAULT_PLAN" in env:
+        try:
+            values["default_plan"] = Plan.parse(env["LIMEN_DEFAULT_PLAN"])
+        except Exception as exc:
+            problems.append(f"LIMEN_DEFAULT_PLAN: {exc}")
+    for suffix, attr in (("DEFAULT_TENANT_NAME", "default_tenant_name"), ("DEFAULT_TENANT_DOMAIN", "default_tenant_domain")):
+        if suffix_value := env.get(f"LIMEN_{suffix}"):
+            values[attr] = suffix_value.strip()
+    level = env.get("LIMEN_LOG_LEVEL", "info").lower()
+    if level not in {"debug", "info", "warning", "error"}:
+        problems.append(f"LIMEN_LOG_LEVEL={level!r}: expected debug, info, warning or error.")
+    values["log_level"] = level
+
+    token = env.get("LIMEN_ADMIN_TOKEN")
+    if token is not None:
+        if len(token) < 24:
+            problems.append("LIMEN_ADMIN_TOKEN is too short: use at least 24 random characters.")
+        else:
+            values["admin_token"] = Secret(token)
+
+    secret_key = env.get("LIMEN_SECRET_KEY")
+    raw_keys = env.get("LIMEN_ENCRYPTION_KEYS")
+    if (secret_key is None or raw_keys is None) and development:
+        dev = _dev_secrets(data_dir)
+        secret_key = secret_key or dev["secret_key"]
+        raw_keys = raw_keys or dev["encryption_key"]
+        values["dev_secrets_generated"] = True
+    if secret_key is None:
+        problems.append("LIMEN_SECRET_KEY is required outside development (32+ random characters).")
+    elif len(secret_key) < 32:
+        problems.append("LIMEN_SECRET_KEY is too short: use at least 32 random characters.")
+    else:
+        values["secret_key"] = Secret(secret_key)
+    if raw_keys is None:
+        problems.append("LIMEN_ENCRYPTION_KEYS is required outside development (`limen keys generate-encryption-key`).")
+    else:
+        keys = tuple(Secret(k.strip()) for k in raw_keys.split(",") if k.strip())
+        for index, key in enumerate(keys):
+            try:
+                Fernet(key.encode())
+            except (ValueError, TypeError):
+                problems.append(f"LIMEN_ENCRYPTION_KEYS entry {index + 1} is not a valid key (32 url-safe base64 bytes).")
+        if not keys:
+            problems.append("LIMEN_ENCRYPTION_KEYS is empty.")
+        values["encryption_keys"] = keys
+
+    if problems:
+        raise ConfigurationError("Invalid configuration:\n  - " + "\n  - ".join(problems))
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def _dev_secrets(data_dir: Path) -> dict[str, str]:
+    """Development keys, generated once and kept beside the SQLite database (mode 0600).
+
+    Keeping them on disk means restarts and several workers agree on the keys, so sessions and
+    encrypted signing keys survive a restart of the demo.
+    """
+    path = data_dir / "dev-secrets.json"
+    if path.exists():
+        data = json.loads(path.read_text("utf-8"))
+        if {"secret_key", "encryption_key"} <= data.keys():
+            return {"secret_key": str(data["secret_key"]), "encryption_key": str(data["encryption_key"])}
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data = {"secret_key": secrets.token_urlsafe(32), "encryption_key": Fernet.generate_key().decode()}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+    return data

@@ -1,0 +1,1 @@
+"""Cryptographic building blocks from well-kept libraries: argon2-cffi, cryptography, secrets."""

@@ -1,0 +1,52 @@
+"""Password hashing with argon2id (argon2-cffi). Verification is CPU-bound and releases the GIL;
+callers on the event loop must run it in a worker thread (see limen.service.signin).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    ok: bool
+    #: A new hash with the current parameters, when the stored one used older parameters.
+    new_hash: str | None = None
+
+
+class Argon2Hasher:
+    def __init__(self, *, memory_kib: int = 19456, time_cost: int = 2, parallelism: int = 1) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
+        )
+        # Verifying against this hash makes an unknown username cost the same as a wrong password.
+        self._dummy_hash = self._hasher.hash("limen-timing-equaliser")
+
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    def verify(self, stored_hash: str | None, password: str) -> Verification:
+        """Check `password`; with no stored hash, burn the same time and fail."""
+        if stored_hash is None:
+            self._burn(password)
+            return Verification(ok=False)
+        try:
+            self._hasher.verify(stored_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return Verification(ok=False)
+        if self._hasher.check_needs_rehash(stored_hash):
+            return Verification(ok=True, new_hash=self._hasher.hash(password))
+        return Verification(ok=True)
+
+    def dummy_verify(self, password: str) -> None:
+        """Spend one verification's worth of time, for accounts that do not exist or cannot sign in."""
+        self._burn(password)
+
+    def _burn(self, password: str) -> None:
+        try:
+            self._hasher.verify(self._dummy_hash, password)
+        except VerificationError:
+            pass

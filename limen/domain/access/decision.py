@@ -1,0 +1,71 @@
+"""The `decide` step of the sign-in pipeline (DESIGN.md): a pure function of context, policies and time.
+
+Today no policy source exists, so the decision is "allow with the first factor". Security defaults
+and the Conditional Access engine return requirements and blocks through this same shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class ClientAppType(StrEnum):
+    """Conditional Access `clientAppTypes` vocabulary (SPEC.md §3.10)."""
+
+    BROWSER = "browser"
+    MOBILE_APPS_AND_DESKTOP_CLIENTS = "mobileAppsAndDesktopClients"
+    EXCHANGE_ACTIVE_SYNC = "exchangeActiveSync"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class SignInContext:
+    """Everything `decide` may look at; gathered by the service layer after the first factor."""
+
+    tenant_id: str
+    user_id: str
+    group_ids: frozenset[str]
+    role_ids: frozenset[str]
+    app_id: str
+    client_app_type: ClientAppType
+    ip_address: str
+    is_interactive: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySet:
+    """The tenant's compiled policies. Empty until security defaults and Conditional Access exist."""
+
+    version: int = 0
+    policies: tuple[object, ...] = ()
+
+
+class Outcome(StrEnum):
+    ALLOW = "allow"
+    BLOCK = "block"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    outcome: Outcome
+    #: Controls the user must still satisfy (e.g. "mfa"); empty means the first factor was enough.
+    requirements: frozenset[str] = field(default_factory=frozenset)
+    #: Which rule produced the decision, for the sign-in log.
+    reason: str = "noPolicyApplied"
+
+    @property
+    def is_blocked(self) -> bool:
+        return self.outcome is Outcome.BLOCK
+
+
+#: Entra's documented default: when no policy applies, the sign-in is allowed with what the user did.
+NO_POLICY_DECISION = Decision(outcome=Outcome.ALLOW)
+
+
+def decide(context: SignInContext, policies: PolicySet, now: datetime) -> Decision:
+    """Decide what this sign-in needs. Pure: no I/O, the caller passes `now`."""
+    # No policy source is compiled into PolicySet yet; every sign-in falls to the documented default.
+    del context, policies, now
+    return NO_POLICY_DECISION

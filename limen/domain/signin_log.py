@@ -1,0 +1,127 @@
+"""Sign-in log records in Microsoft Graph's `signIn` shape (SPEC.md §8.1) and the AADSTS codes Limen uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum
+from typing import Any
+
+
+class SignInError(IntEnum):
+    """AADSTS numbers (SPEC.md §8.2) so admins can look errors up in Microsoft's reference."""
+
+    SUCCESS = 0
+    USER_ACCOUNT_NOT_FOUND = 50034
+    USER_DISABLED = 50057
+    INVALID_USERNAME_OR_PASSWORD = 50126
+    BLOCKED_BY_CONDITIONAL_ACCESS = 53003
+    BLOCKED_BY_SECURITY_DEFAULTS = 530035
+
+
+FAILURE_REASONS: dict[SignInError, str] = {
+    SignInError.SUCCESS: "",
+    SignInError.USER_ACCOUNT_NOT_FOUND: (
+        "The user account does not exist in the directory. To sign into this application, "
+        "the account must be added to the directory."
+    ),
+    SignInError.USER_DISABLED: "The account is disabled.",
+    SignInError.INVALID_USERNAME_OR_PASSWORD: "Error validating credentials due to invalid username or password.",
+    SignInError.BLOCKED_BY_CONDITIONAL_ACCESS: "Access has been blocked by Conditional Access policies.",
+    SignInError.BLOCKED_BY_SECURITY_DEFAULTS: "Access has been blocked by security defaults.",
+}
+
+#: Graph's `clientAppUsed` strings (SPEC.md §8.1) for each Conditional Access client app type.
+CLIENT_APP_USED = {
+    "browser": "Browser",
+    "mobileAppsAndDesktopClients": "Mobile Apps and Desktop clients",
+    "exchangeActiveSync": "Exchange ActiveSync",
+    "other": "Other clients",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticationDetail:
+    """One step of the sign-in, as Graph's `authenticationDetail`."""
+
+    authentication_method: str
+    succeeded: bool
+    step_at: datetime
+    step_requirement: str = "Primary authentication"
+    result_detail: str = ""
+    method_detail: str = ""
+
+    def to_graph(self) -> dict[str, Any]:
+        return {
+            "authenticationMethod": self.authentication_method,
+            "authenticationMethodDetail": self.method_detail or None,
+            "authenticationStepDateTime": self.step_at.isoformat().replace("+00:00", "Z"),
+            "authenticationStepRequirement": self.step_requirement,
+            "authenticationStepResultDetail": self.result_detail,
+            "succeeded": self.succeeded,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SignInRecord:
+    """Everything one sign-in attempt leaves in the log; serialises to Graph's `signIn`."""
+
+    id: str
+    created_at: datetime
+    correlation_id: str
+    error: SignInError
+    user_id: str | None
+    user_principal_name: str
+    user_display_name: str
+    app_id: str
+    app_display_name: str
+    ip_address: str
+    client_app_used: str
+    is_interactive: bool
+    authentication_requirement: str = "singleFactorAuthentication"
+    authentication_details: tuple[AuthenticationDetail, ...] = ()
+    conditional_access_status: str = "notApplied"
+    applied_conditional_access_policies: tuple[dict[str, Any], ...] = ()
+    risk_level_during_sign_in: str = "none"
+    risk_level_aggregated: str = "none"
+    risk_state: str = "none"
+    risk_detail: str = "none"
+    risk_event_types: tuple[str, ...] = ()
+    location: dict[str, Any] = field(default_factory=dict)
+    device_detail: dict[str, Any] = field(default_factory=dict)
+    additional_details: str = ""
+
+    @property
+    def failure_reason(self) -> str:
+        return FAILURE_REASONS.get(self.error, "")
+
+    def to_graph(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "createdDateTime": self.created_at.isoformat().replace("+00:00", "Z"),
+            "correlationId": self.correlation_id,
+            "userId": self.user_id,
+            "userPrincipalName": self.user_principal_name,
+            "userDisplayName": self.user_display_name,
+            "appId": self.app_id,
+            "appDisplayName": self.app_display_name,
+            "ipAddress": self.ip_address,
+            "clientAppUsed": self.client_app_used,
+            "isInteractive": self.is_interactive,
+            "status": {
+                "errorCode": int(self.error),
+                "failureReason": self.failure_reason or None,
+                "additionalDetails": self.additional_details or None,
+            },
+            "authenticationRequirement": self.authentication_requirement,
+            "authenticationDetails": [d.to_graph() for d in self.authentication_details],
+            "conditionalAccessStatus": self.conditional_access_status,
+            "appliedConditionalAccessPolicies": list(self.applied_conditional_access_policies),
+            "riskLevelDuringSignIn": self.risk_level_during_sign_in,
+            "riskLevelAggregated": self.risk_level_aggregated,
+            "riskState": self.risk_state,
+            "riskDetail": self.risk_detail,
+            "riskEventTypes_v2": list(self.risk_event_types),
+            "location": self.location,
+            "deviceDetail": self.device_detail,
+        }

@@ -1,0 +1,43 @@
+"""Coarse device details from a User-Agent header, for the sign-in log's `deviceDetail`.
+
+Only the browser family and operating system are derived: enough for an admin to recognise a
+sign-in, with nothing a client could use to claim compliance (that needs device registration).
+"""
+
+from __future__ import annotations
+
+import re
+
+_BROWSERS = (
+    ("Edge", re.compile(r"Edg(?:e|A|iOS)?/(\d+)")),
+    ("Opera", re.compile(r"OPR/(\d+)")),
+    ("Firefox", re.compile(r"Firefox/(\d+)")),
+    ("Chrome", re.compile(r"(?:Chrome|CriOS|Chromium)/(\d+)")),
+    ("Safari", re.compile(r"Version/(\d+).*Safari/")),
+)
+_SYSTEMS = (
+    ("Windows", re.compile(r"Windows NT")),
+    ("Android", re.compile(r"Android")),
+    ("iOS", re.compile(r"iPhone|iPad|iPod")),
+    ("MacOs", re.compile(r"Mac OS X|Macintosh")),
+    ("Linux", re.compile(r"Linux|X11")),
+)
+
+
+def device_detail(user_agent: str) -> dict[str, object]:
+    browser = ""
+    for name, pattern in _BROWSERS:
+        match = pattern.search(user_agent)
+        if match:
+            browser = f"{name} {match.group(1)}.0"
+            break
+    system = next((name for name, pattern in _SYSTEMS if pattern.search(user_agent)), "")
+    return {
+        "deviceId": "",
+        "displayName": "",
+        "operatingSystem": system,
+        "browser": browser or ("Rich Client" if user_agent else ""),
+        "isCompliant": False,
+        "isManaged": False,
+        "trustType": "",
+    }

@@ -1,0 +1,1 @@
+"""Wire protocols through which applications and clients reach the sign-in pipeline."""

@@ -1,0 +1,319 @@
+"""OpenID Connect endpoints. Thin: parse, call the protocol modules, answer in the protocol's format."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from limen.protocols.oidc import jwt
+from limen.protocols.oidc.authorize import AuthorizeRequest, parse_authorize_request
+from limen.protocols.oidc.errors import OAuthError
+from limen.protocols.oidc.redirects import error_redirect, success_redirect, with_query
+from limen.protocols.oidc.scopes import SUPPORTED_SCOPES, profile_claims
+from limen.protocols.oidc.tokens import (
+    Grant,
+    TokenReuse,
+    redeem_code,
+    redeem_refresh_token,
+    revoke_family,
+    token_response,
+)
+from limen.service import sessions
+from limen.service import signin as signin_service
+from limen.service.apps import all_redirect_uris, find_by_app_id, verify_client_secret
+from limen.service.keys import ALGORITHM, jwks
+from limen.store.db import transaction
+from limen.store.models import Application, User
+from limen.web.deps import get_services, tenant_id_for
+from limen.web.ui.browser import SESSION_COOKIE, clear_cookie, csrf_ok, csrf_token, ensure_browser_token
+from limen.web.ui.render import page
+
+router = APIRouter(tags=["OpenID Connect"])
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+@router.get("/.well-known/openid-configuration")
+def discovery(request: Request) -> dict[str, Any]:
+    issuer = get_services(request).settings.issuer
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/oauth2/authorize",
+        "token_endpoint": f"{issuer}/oauth2/token",
+        "userinfo_endpoint": f"{issuer}/oauth2/userinfo",
+        "jwks_uri": f"{issuer}/oauth2/jwks",
+        "end_session_endpoint": f"{issuer}/oauth2/logout",
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [ALGORITHM],
+        "scopes_supported": list(SUPPORTED_SCOPES),
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": [
+            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "sid", "oid", "tid",
+            "name", "preferred_username", "given_name", "family_name", "email", "phone_number",
+        ],
+        "prompt_values_supported": ["none", "login"],
+        "authorization_response_iss_parameter_supported": True,
+        "frontchannel_logout_supported": False,
+    }
+
+
+@router.get("/oauth2/jwks")
+def jwks_endpoint(request: Request) -> Response:
+    body = jwks(get_services(request), tenant_id_for(request))
+    # Short caching: a rotated key is published ahead of use, so clients see it in time.
+    return JSONResponse(body, headers={"Cache-Control": "public, max-age=300"})
+
+
+def _error_page(request: Request, exc: OAuthError) -> Response:
+    return page(
+        request,
+        "error.html",
+        {
+            "title": "Sign-in request not valid",
+            "message": "The application sent a sign-in request that Limen cannot accept. Contact the application's owner.",
+            "detail": f"{exc.error}: {exc.description}",
+        },
+        status=400,
+    )
+
+
+@router.api_route("/oauth2/authorize", methods=["GET", "POST"])
+async def authorize(request: Request) -> Response:
+    params = parse_qs(request.url.query, keep_blank_values=True)
+    if request.method == "POST":
+        body = (await request.body()).decode("utf-8", "replace")
+        params = parse_qs(body, keep_blank_values=True)
+    return await _authorize(request, params)
+
+
+async def _authorize(request: Request, params: dict[str, list[str]]) -> Response:
+    return await run_in_threadpool(_authorize_sync, request, params)
+
+
+def _authorize_sync(request: Request, params: dict[str, list[str]]) -> Response:
+    services = get_services(request)
+    tenant_id = tenant_id_for(request)
+    with services.db() as db:
+        try:
+            auth = parse_authorize_request(db, tenant_id, params)
+        except OAuthError as exc:
+            if not exc.redirectable:
+                return _error_page(request, exc)
+            # The client and redirect URI were valid: re-read them to address the error there.
+            partial = _redirect_target(params)
+            return RedirectResponse(
+                error_redirect(services, partial, exc.error, exc.description), status_code=303
+            )
+        now = services.clock.now()
+        active = sessions.lookup(db, tenant_id, request.cookies.get(SESSION_COOKIE), now)
+    if active is not None and auth.max_age is not None and active.row.auth_time + timedelta(seconds=auth.max_age) < now:
+        active = None
+    if active is not None and auth.prompt != "login":
+        location = success_redirect(
+            services, tenant_id, auth, user_id=active.user.id, session_id=active.row.id, methods=active.methods
+        )
+        return RedirectResponse(location, status_code=303)
+    if auth.prompt == "none":
+        return RedirectResponse(
+            error_redirect(services, auth, "login_required", "The user is not signed in."), status_code=303
+        )
+    response = RedirectResponse("/signin", status_code=303)
+    browser = ensure_browser_token(request, response)
+    flow_id = signin_service.start_flow(services, tenant_id, browser, auth.to_json())
+    response.headers["location"] = f"/signin?flow={flow_id}"
+    return response
+
+
+def _redirect_target(params: dict[str, list[str]]) -> AuthorizeRequest:
+    def first(name: str) -> str | None:
+        values = params.get(name) or []
+        return values[0] if len(values) == 1 else None
+
+    return AuthorizeRequest(
+        client_id=first("client_id") or "",
+        app_display_name="",
+        redirect_uri=first("redirect_uri") or "",
+        scope="",
+        state=first("state"),
+        nonce=None,
+        code_challenge=None,
+        code_challenge_method=None,
+        prompt=None,
+        max_age=None,
+        login_hint=None,
+    )
+
+
+def _oauth_error(exc: OAuthError) -> JSONResponse:
+    headers = dict(NO_STORE)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="limen"'
+    return JSONResponse(exc.to_json(), status_code=exc.status, headers=headers)
+
+
+def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, str | None]:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("basic "):
+        try:
+            decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise OAuthError("invalid_client", "Malformed Basic authorization header.", status=401) from None
+        client_id, sep, secret = decoded.partition(":")
+        if not sep:
+            raise OAuthError("invalid_client", "Malformed Basic authorization header.", status=401)
+        # RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
+        return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
+    client_id = form.get("client_id", "")
+    if not client_id:
+        raise OAuthError("invalid_client", "Client authentication is missing.", status=401)
+    return client_id, form.get("client_secret")
+
+
+def _authenticate_client(request: Request, db: Any, tenant_id: str, form: dict[str, str]) -> Application:
+    services = get_services(request)
+    client_id, secret = _client_credentials(request, form)
+    app = find_by_app_id(db, tenant_id, client_id)
+    if app is None:
+        raise OAuthError("invalid_client", "Unknown client or bad client credentials.", status=401)
+    if secret is None:
+        if not app.is_public_client:
+            raise OAuthError("invalid_client", "This client must authenticate with its secret.", status=401)
+    elif not verify_client_secret(db, app, secret, services.clock.now()):
+        raise OAuthError("invalid_client", "Unknown client or bad client credentials.", status=401)
+    return app
+
+
+@router.post("/oauth2/token")
+async def token(request: Request) -> Response:
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("application/x-www-form-urlencoded"):
+        return _oauth_error(OAuthError("invalid_request", "The body must be application/x-www-form-urlencoded."))
+    raw = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+    if any(len(v) > 1 for v in raw.values()):
+        return _oauth_error(OAuthError("invalid_request", "Parameters must not be repeated."))
+    form = {k: v[0] for k, v in raw.items()}
+    return await run_in_threadpool(_token_sync, request, form)
+
+
+def _token_sync(request: Request, form: dict[str, str]) -> Response:
+    services = get_services(request)
+    tenant_id = tenant_id_for(request)
+    try:
+        with transaction(services.db) as db:
+            app = _authenticate_client(request, db, tenant_id, form)
+            grant_type = form.get("grant_type")
+            if grant_type == "authorization_code":
+                grant = redeem_code(db, services, app, form)
+            elif grant_type == "refresh_token":
+                grant = redeem_refresh_token(db, services, app, form)
+            elif grant_type == "client_credentials":
+                if app.is_public_client:
+                    raise OAuthError("unauthorized_client", "Public clients cannot use client_credentials.")
+                grant = Grant(user=None, scope=form.get("scope", ""), methods=(), nonce=None, session_id=None, family_id=None)
+            elif not grant_type:
+                raise OAuthError("invalid_request", "The 'grant_type' parameter is missing.")
+            else:
+                raise OAuthError("unsupported_grant_type", f"Grant type {grant_type[:60]!r} is not supported.")
+            body = token_response(db, services, tenant_id, app, grant)
+    except TokenReuse as exc:
+        with transaction(services.db) as db:
+            revoke_family(db, exc.family_id, services.clock.now())
+        return _oauth_error(exc)
+    except OAuthError as exc:
+        return _oauth_error(exc)
+    return JSONResponse(body, headers=NO_STORE)
+
+
+@router.api_route("/oauth2/userinfo", methods=["GET", "POST"])
+def userinfo(request: Request) -> Response:
+    services = get_services(request)
+    tenant_id = tenant_id_for(request)
+    header = request.headers.get("authorization", "")
+    scheme, _, presented = header.partition(" ")
+    challenge = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+    if scheme.lower() != "bearer" or not presented.strip():
+        return JSONResponse({"error": "invalid_token", "error_description": "Bearer token missing."}, 401, challenge)
+    try:
+        claims = jwt.verify(services, tenant_id, presented.strip(), typ="at+jwt")
+    except jwt.InvalidToken:
+        return JSONResponse({"error": "invalid_token", "error_description": "The access token is invalid."}, 401, challenge)
+    now = int(services.clock.now().timestamp())
+    if claims.get("iss") != services.settings.issuer or claims.get("aud") != services.settings.issuer:
+        return JSONResponse({"error": "invalid_token", "error_description": "Wrong issuer or audience."}, 401, challenge)
+    if not isinstance(claims.get("exp"), int) or claims["exp"] <= now:
+        return JSONResponse({"error": "invalid_token", "error_description": "The access token expired."}, 401, challenge)
+    scopes = set(str(claims.get("scope", "")).split())
+    if "openid" not in scopes:
+        return JSONResponse(
+            {"error": "insufficient_scope", "error_description": "userinfo needs the openid scope."},
+            403,
+            {"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="openid"'},
+        )
+    with services.db() as db:
+        user = db.get(User, str(claims.get("sub", "")))
+        if user is None or user.tenant_id != tenant_id or not user.account_enabled:
+            return JSONResponse({"error": "invalid_token", "error_description": "The user can no longer sign in."}, 401, challenge)
+        return JSONResponse(profile_claims(user, scopes, tenant_id), headers=NO_STORE)
+
+
+@router.api_route("/oauth2/logout", methods=["GET", "POST"])
+async def logout(request: Request) -> Response:
+    if request.method == "POST":
+        form = {k: str(v) for k, v in (await request.form()).items()}
+    else:
+        form = dict(request.query_params)
+    return await run_in_threadpool(_logout_sync, request, form)
+
+
+def _logout_sync(request: Request, params: dict[str, str]) -> Response:
+    """RP-initiated logout 1.0: end the session; redirect only to a URI registered for the client."""
+    services = get_services(request)
+    tenant_id = tenant_id_for(request)
+    hint_claims: dict[str, Any] = {}
+    if params.get("id_token_hint"):
+        try:
+            hint_claims = jwt.verify(services, tenant_id, params["id_token_hint"])  # expired hints are fine
+        except jwt.InvalidToken:
+            return page(request, "error.html", {"title": "Sign-out request not valid", "message": "The id_token_hint is not a token Limen issued."}, status=400)
+    client_id = params.get("client_id") or str(hint_claims.get("aud", "")) or None
+    if params.get("client_id") and hint_claims and hint_claims.get("aud") != params["client_id"]:
+        return page(request, "error.html", {"title": "Sign-out request not valid", "message": "client_id does not match the id_token_hint."}, status=400)
+    target = params.get("post_logout_redirect_uri")
+    app: Application | None = None
+    with services.db() as db:
+        if client_id:
+            app = find_by_app_id(db, tenant_id, client_id)
+        active = sessions.lookup(db, tenant_id, request.cookies.get(SESSION_COOKIE), services.clock.now())
+    if target is not None:
+        allowed = ([*all_redirect_uris(app), *([app.logout_url] if app.logout_url else [])]) if app else []
+        if target not in allowed:
+            return page(request, "error.html", {"title": "Sign-out request not valid", "message": "post_logout_redirect_uri is not registered for this application."}, status=400)
+
+    # Without proof that the request comes from the session's own client, ask the person first:
+    # otherwise any page could sign users out (logout CSRF).
+    session_cookie = request.cookies.get(SESSION_COOKIE, "")
+    confirmed = request.method == "POST" and csrf_ok(request, "logout", session_cookie, params.get("csrf_token"))
+    proven = active is not None and hint_claims.get("sid") == active.sid
+    if active is not None and not (confirmed or proven):
+        carry = {k: v for k, v in params.items() if k in ("id_token_hint", "post_logout_redirect_uri", "state", "client_id")}
+        return page(request, "logout_confirm.html", {"csrf": csrf_token(request, "logout", session_cookie), "carry": carry, "app_name": app.display_name if app else ""})
+    if active is not None:
+        with transaction(services.db) as db:
+            sessions.revoke(db, active.row.id, services.clock.now())
+    if target is not None:
+        response: Response = RedirectResponse(with_query(target, {"state": params.get("state")}), status_code=303)
+    else:
+        response = page(request, "signed_out.html", {})
+    clear_cookie(request, response, SESSION_COOKIE)
+    return response

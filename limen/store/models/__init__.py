@@ -1,0 +1,24 @@
+"""SQLAlchemy models, one module per aggregate. Every row belongs to a tenant."""
+
+from limen.store.models.apps import Application, ApplicationPassword
+from limen.store.models.base import Base
+from limen.store.models.directory import Group, GroupMember, RoleAssignment, Tenant, User
+from limen.store.models.oauth import AuthorizationCode, BrowserSession, RefreshToken, SignInFlow, SigningKey
+from limen.store.models.signin_log import SignInRow
+
+__all__ = [
+    "Application",
+    "ApplicationPassword",
+    "AuthorizationCode",
+    "Base",
+    "BrowserSession",
+    "Group",
+    "GroupMember",
+    "RefreshToken",
+    "RoleAssignment",
+    "SignInFlow",
+    "SignInRow",
+    "SigningKey",
+    "Tenant",
+    "User",
+]

@@ -1,0 +1,1 @@
+"""The sign-in UI: server-rendered, accessible, and fully usable without JavaScript."""

@@ -1,0 +1,58 @@
+"""Cookies and CSRF for the sign-in UI (DESIGN.md security conventions).
+
+* `limen_browser`: a random value binding sign-in flows to this browser; flows store its hash.
+* `limen_session`: the opaque session id; the database holds its hash.
+Both are HttpOnly and SameSite=Lax, and Secure whenever the issuer is https.
+CSRF tokens are HMACs of the flow (or session) with the browser's secret cookie, so a page from
+another origin can neither read nor forge them.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request, Response
+
+from limen.crypto.tokens import constant_time_equals, keyed_digest, new_secret
+from limen.web.deps import get_services
+
+BROWSER_COOKIE = "limen_browser"
+SESSION_COOKIE = "limen_session"
+BROWSER_COOKIE_MAX_AGE = 400 * 24 * 3600
+
+
+def browser_token(request: Request) -> str | None:
+    value = request.cookies.get(BROWSER_COOKIE)
+    return value if value and 20 <= len(value) <= 128 else None
+
+
+def ensure_browser_token(request: Request, response: Response) -> str:
+    token = browser_token(request)
+    if token is None:
+        token = new_secret(24)
+        set_cookie(request, response, BROWSER_COOKIE, token, max_age=BROWSER_COOKIE_MAX_AGE)
+    return token
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str, *, max_age: int | None = None) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=get_services(request).settings.cookie_secure,
+        path="/",
+    )
+
+
+def clear_cookie(request: Request, response: Response, name: str) -> None:
+    response.delete_cookie(name, path="/", secure=get_services(request).settings.cookie_secure, httponly=True, samesite="lax")
+
+
+def csrf_token(request: Request, scope: str, browser_secret: str) -> str:
+    return keyed_digest(str(get_services(request).settings.secret_key), "csrf", scope, browser_secret)
+
+
+def csrf_ok(request: Request, scope: str, browser_secret: str | None, presented: str | None) -> bool:
+    if not browser_secret or not presented:
+        return False
+    return constant_time_equals(csrf_token(request, scope, browser_secret), presented)

@@ -1,0 +1,201 @@
+"""Sign-in pages: username, then password, then back to the application (or the account page)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from limen.domain.signin import Notice, Stage
+from limen.protocols.oidc.authorize import AuthorizeRequest
+from limen.protocols.oidc.redirects import success_redirect
+from limen.service import sessions
+from limen.service import signin as signin_service
+from limen.service.signin import Completed, FlowView, RequestMeta
+from limen.store.db import transaction
+from limen.web.deps import client_ip, get_services, tenant_id_for
+from limen.web.ui.browser import (
+    SESSION_COOKIE,
+    browser_token,
+    clear_cookie,
+    csrf_ok,
+    csrf_token,
+    ensure_browser_token,
+    set_cookie,
+)
+from limen.web.ui.render import page
+
+router = APIRouter(include_in_schema=False)
+
+NOTICES = {
+    Notice.ENTER_USERNAME: "Enter a valid email address or username.",
+    Notice.INVALID_CREDENTIALS: (
+        "Your account or password is incorrect. If you don't remember your password, contact your administrator."
+    ),
+    Notice.ACCOUNT_DISABLED: "Your account has been disabled. Contact your administrator.",
+    Notice.BLOCKED: "You can't get there from here: your organisation's policy blocks this sign-in.",
+}
+
+FormStr = Annotated[str, Form()]
+
+
+def expired(request: Request) -> Response:
+    return page(
+        request,
+        "error.html",
+        {
+            "title": "Your sign-in expired",
+            "message": "This sign-in page is no longer valid. Go back to the application and sign in again.",
+            "retry_url": "/signin",
+        },
+        status=400,
+    )
+
+
+def forbidden(request: Request) -> Response:
+    return page(
+        request,
+        "error.html",
+        {"title": "Request refused", "message": "The form was not valid for this browser. Reload the page and try again."},
+        status=403,
+    )
+
+
+def render_flow(request: Request, view: FlowView, browser: str, *, login_hint: str = "") -> Response:
+    template = "signin_password.html" if view.state.stage is Stage.PASSWORD else "signin_identify.html"
+    if view.state.stage is Stage.BLOCKED:
+        return page(
+            request,
+            "error.html",
+            {"title": "Access blocked", "message": NOTICES[Notice.BLOCKED], "retry_url": "/signin"},
+            status=403,
+        )
+    return page(
+        request,
+        template,
+        {
+            "flow_id": view.flow_id,
+            "csrf": csrf_token(request, view.flow_id, browser),
+            "username": view.state.username or login_hint,
+            "app_name": view.app_display_name,
+            "notice_text": NOTICES.get(view.notice) if view.notice else None,
+        },
+    )
+
+
+@router.get("/signin")
+def signin_page(request: Request, flow: str | None = None) -> Response:
+    services = get_services(request)
+    tenant_id = tenant_id_for(request)
+    if flow is None:
+        response = RedirectResponse("/signin", status_code=303)
+        browser = ensure_browser_token(request, response)
+        flow_id = signin_service.start_flow(services, tenant_id, browser, None)
+        response.headers["location"] = f"/signin?flow={flow_id}"
+        return response
+    browser = browser_token(request)
+    view = signin_service.load_flow(services, tenant_id, flow, browser or "")
+    if view is None or browser is None:
+        return expired(request)
+    hint = str((view.authorize_request or {}).get("login_hint") or "")
+    return render_flow(request, view, browser, login_hint=hint)
+
+
+@router.post("/signin/identify")
+def identify(request: Request, flow: FormStr = "", csrf_token: FormStr = "", username: FormStr = "") -> Response:
+    browser = browser_token(request)
+    if not csrf_ok(request, flow, browser, csrf_token):
+        return forbidden(request)
+    assert browser is not None
+    view = signin_service.submit_username(get_services(request), tenant_id_for(request), flow, browser, username)
+    return expired(request) if view is None else render_flow(request, view, browser)
+
+
+@router.post("/signin/restart")
+def restart(request: Request, flow: FormStr = "", csrf_token: FormStr = "") -> Response:
+    browser = browser_token(request)
+    if not csrf_ok(request, flow, browser, csrf_token):
+        return forbidden(request)
+    assert browser is not None
+    view = signin_service.restart(get_services(request), tenant_id_for(request), flow, browser)
+    return expired(request) if view is None else render_flow(request, view, browser)
+
+
+@router.post("/signin/password")
+def password(request: Request, flow: FormStr = "", csrf_token: FormStr = "", password: FormStr = "") -> Response:
+    # A sync handler: FastAPI runs it in a worker thread, so argon2 never blocks the event loop.
+    browser = browser_token(request)
+    if not csrf_ok(request, flow, browser, csrf_token):
+        return forbidden(request)
+    assert browser is not None
+    services = get_services(request)
+    tenant_id = tenant_id_for(request)
+    meta = RequestMeta(ip_address=client_ip(request), user_agent=request.headers.get("user-agent", "")[:512])
+    result = signin_service.submit_password(services, tenant_id, flow, browser, password[:1024], meta)
+    if result is None:
+        return expired(request)
+    if isinstance(result, FlowView):
+        return render_flow(request, result, browser)
+    return complete(request, result)
+
+
+def complete(request: Request, result: Completed) -> Response:
+    services = get_services(request)
+    tenant_id = tenant_id_for(request)
+    location = "/"
+    if result.authorize_request is not None:
+        with services.db() as db:
+            active = sessions.lookup(db, tenant_id, result.session_token, services.clock.now())
+        assert active is not None
+        location = success_redirect(
+            services,
+            tenant_id,
+            AuthorizeRequest.from_json(result.authorize_request),
+            user_id=result.user_id,
+            session_id=active.row.id,
+            methods=active.methods,
+        )
+    response = RedirectResponse(location, status_code=303)
+    set_cookie(request, response, SESSION_COOKIE, result.session_token)
+    return response
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    services = get_services(request)
+    with services.db() as db:
+        active = sessions.lookup(db, tenant_id_for(request), request.cookies.get(SESSION_COOKIE), services.clock.now())
+    if active is None:
+        return page(request, "home.html", {"user": None})
+    response = page(
+        request,
+        "home.html",
+        {
+            "user": active.user,
+            "auth_time": active.row.auth_time,
+            "methods": [m.method for m in active.methods],
+            "csrf": csrf_token(request, "signout", request.cookies.get(SESSION_COOKIE, "")),
+        },
+    )
+    return response
+
+
+@router.post("/signout")
+def signout(request: Request, csrf_token: FormStr = "") -> Response:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not csrf_ok(request, "signout", cookie, csrf_token):
+        return forbidden(request)
+    end_session(request)
+    response = page(request, "signed_out.html", {})
+    clear_cookie(request, response, SESSION_COOKIE)
+    return response
+
+
+def end_session(request: Request) -> None:
+    """Revoke the current browser session (and its refresh tokens), if any."""
+    services = get_services(request)
+    with transaction(services.db) as db:
+        active = sessions.lookup(db, tenant_id_for(request), request.cookies.get(SESSION_COOKIE), services.clock.now())
+        if active is not None:
+            sessions.revoke(db, active.row.id, services.clock.now())
