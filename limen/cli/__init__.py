@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from limen.cli import apps, logs, server
+from limen.cli import apps, demo, logs, server
 
 try:  # TEMP until directory CLI lands
     from limen.cli import directory
@@ -18,6 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 server.register(app)
+demo.register(app)
 if directory is not None:
     directory.register(app)
 apps.register(app)
