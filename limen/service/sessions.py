@@ -33,8 +33,8 @@ def create(
 ) -> str:
     """Start a session and return the cookie value. A fresh id each time: ids rotate on sign-in."""
     token = new_secret(32)
-    db.add(
-        BrowserSession(
+    db.execute(
+        sa.insert(BrowserSession).values(
             id=secret_hash(token),
             tenant_id=tenant_id,
             user_id=user_id,

@@ -6,9 +6,10 @@ cookie), so any worker can continue any flow and a flow id seen in a URL is usel
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from limen.crypto.tokens import constant_time_equals, secret_hash
 from limen.domain import signin as machine
-from limen.domain.access.decision import ClientAppType, PolicySet, SignInContext, decide
+from limen.domain.access.decision import ClientAppType, Decision, PolicySet, SignInContext, decide
 from limen.domain.directory import upn_key
 from limen.domain.ids import new_id, parse_guid
 from limen.domain.session import CompletedMethod, is_multi_factor
@@ -24,6 +25,7 @@ from limen.domain.signin_log import CLIENT_APP_USED, AuthenticationDetail, SignI
 from limen.domain.user_agent import device_detail
 from limen.service import sessions, signin_log
 from limen.service.context import Services
+from limen.service.directory import member_of_transitive, role_ids_of
 from limen.store.db import transaction
 from limen.store.models import SignInFlow, User
 
@@ -32,6 +34,7 @@ PORTAL_APP_ID = "6b3f4c1e-2a0d-4f7e-9c55-0d1e6a7b8c90"
 PORTAL_APP_NAME = "Limen My Account"
 
 PASSWORD_METHOD = "password"
+SWEEP_ONE_IN = 100
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,10 @@ def start_flow(services: Services, tenant_id: str, browser_token: str, authorize
     now = services.clock.now()
     flow_id = new_id()
     with transaction(services.db) as db:
-        # Expired flows are swept opportunistically so the table stays small without a scheduler.
-        db.execute(sa.delete(SignInFlow).where(SignInFlow.expires_at <= now))
+        # Expired flows are swept now and then, so the table stays small without a scheduler
+        # and without a delete on every request.
+        if secrets.randbelow(SWEEP_ONE_IN) == 0:
+            db.execute(sa.delete(SignInFlow).where(SignInFlow.expires_at <= now))
         db.add(
             SignInFlow(
                 id=flow_id,
@@ -145,47 +150,70 @@ def _notice(effects: tuple[machine.Effect, ...]) -> machine.Notice | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Account:
+    """What the password step needs of a user, read once before the (slow) hash check."""
+
+    id: str
+    user_principal_name: str
+    display_name: str
+    password_hash: str | None
+    enabled: bool
+
+
+def _find_account(db: Session, tenant_id: str, username: str) -> _Account | None:
+    row = db.execute(
+        sa.select(User.id, User.user_principal_name, User.display_name, User.password_hash, User.account_enabled).where(
+            User.tenant_id == tenant_id, User.upn_key == upn_key(username)
+        )
+    ).first()
+    return _Account(*row) if row is not None else None
+
+
 def submit_password(
     services: Services, tenant_id: str, flow_id: str, browser_token: str, password: str, meta: RequestMeta
 ) -> FlowView | Completed | None:
     """Check the password and run the pipeline to its end. Runs argon2: call it off the event loop."""
-    view = load_flow(services, tenant_id, flow_id, browser_token)
-    if view is None:
-        return None
-    if view.state.stage is not machine.Stage.PASSWORD:
-        return restart(services, tenant_id, flow_id, browser_token)
-
     with services.db() as db:
-        user = db.scalar(sa.select(User).where(User.tenant_id == tenant_id, User.upn_key == upn_key(view.state.username)))
-        stored_hash = user.password_hash if user is not None else None
-        user_id = user.id if user is not None else None
-        enabled = bool(user is not None and user.account_enabled)
+        flow = _load(db, services, tenant_id, flow_id, browser_token)
+        if flow is None:
+            return None
+        username = machine.SignInState.from_json(flow.state).username
+        account = _find_account(db, tenant_id, username)
     # argon2 runs outside any transaction: a slow hash must not hold a database connection or lock.
-    verification = services.hasher.verify(stored_hash, password)
+    verification = services.hasher.verify(account.password_hash if account else None, password)
     now = services.clock.now()
-    if user_id is None:
+    if account is None:
         error = SignInError.USER_ACCOUNT_NOT_FOUND
     elif not verification.ok:
         error = SignInError.INVALID_USERNAME_OR_PASSWORD
-    elif not enabled:
+    elif not account.enabled:
         # Reported only after a correct password, so the notice reveals nothing to a guesser.
         error = SignInError.USER_DISABLED
     else:
         error = SignInError.SUCCESS
-    method = CompletedMethod(method=PASSWORD_METHOD, amr="pwd", factor="knowledge", at=now) if error is SignInError.SUCCESS else None
+    method = (
+        CompletedMethod(method=PASSWORD_METHOD, amr="pwd", factor="knowledge", at=now)
+        if error is SignInError.SUCCESS
+        else None
+    )
 
     with transaction(services.db) as db:
         flow = _load(db, services, tenant_id, flow_id, browser_token)
         if flow is None:
             return None
         state = machine.SignInState.from_json(flow.state)
-        if state.stage is not machine.Stage.PASSWORD:
+        if state.stage is not machine.Stage.PASSWORD or state.username != username:
             # Another tab or a replayed form moved the flow on: start over rather than double-complete.
             state, _ = machine.advance(state, machine.Restarted(), now)
             _save(db, flow, state)
             return FlowView(flow.id, state, flow.authorize_request)
-        event: machine.Event = machine.FirstFactorChecked(error=error, user_id=user_id, method=method)
-        detail = AuthenticationDetail("Password", succeeded=verification.ok, step_at=now, result_detail=_result_detail(error))
+        event: machine.Event = machine.FirstFactorChecked(
+            error=error, user_id=account.id if account else None, method=method
+        )
+        detail = AuthenticationDetail(
+            "Password", succeeded=verification.ok, step_at=now, result_detail=_result_detail(error)
+        )
         notice: machine.Notice | None = None
         session_token: str | None = None
         while True:
@@ -195,7 +223,7 @@ def submit_password(
                 if isinstance(effect, machine.Show):
                     notice = effect.notice
                 elif isinstance(effect, machine.LogAttempt):
-                    signin_log.append(db, tenant_id, _record(state, flow, effect.error, detail, meta, db, now))
+                    signin_log.append(db, tenant_id, _record(state, account, flow, effect.error, detail, meta, now))
                 elif isinstance(effect, machine.RunDecision):
                     next_event = machine.Decided(_decide(db, services, tenant_id, state, flow, meta))
                 elif isinstance(effect, machine.IssueSession):
@@ -214,7 +242,7 @@ def submit_password(
             event = next_event
         if session_token is not None and state.user_id is not None:
             authorize_request = flow.authorize_request
-            db.delete(flow)
+            db.execute(sa.delete(SignInFlow).where(SignInFlow.id == flow.id))
             return Completed(session_token=session_token, user_id=state.user_id, authorize_request=authorize_request)
         _save(db, flow, state)
         return FlowView(flow.id, state, flow.authorize_request, notice)
@@ -224,9 +252,9 @@ def _result_detail(error: SignInError) -> str:
     return "Correct password" if error in (SignInError.SUCCESS, SignInError.USER_DISABLED) else "Invalid username or password"
 
 
-def _decide(db: Session, services: Services, tenant_id: str, state: machine.SignInState, flow: SignInFlow, meta: RequestMeta) -> Any:
-    from limen.service.directory import member_of_transitive, role_ids_of
-
+def _decide(
+    db: Session, services: Services, tenant_id: str, state: machine.SignInState, flow: SignInFlow, meta: RequestMeta
+) -> Decision:
     assert state.user_id is not None
     context = SignInContext(
         tenant_id=tenant_id,
@@ -246,23 +274,22 @@ def _app_id(authorize_request: dict[str, Any] | None) -> str:
 
 def _record(
     state: machine.SignInState,
+    account: _Account | None,
     flow: SignInFlow,
     error: SignInError,
     detail: AuthenticationDetail,
     meta: RequestMeta,
-    db: Session,
-    now: Any,
+    now: datetime,
 ) -> SignInRecord:
-    user = db.get(User, state.user_id) if state.user_id else None
     request = flow.authorize_request
     return SignInRecord(
         id=new_id(),
         created_at=now,
         correlation_id=meta.correlation_id,
         error=error,
-        user_id=user.id if user else None,
-        user_principal_name=user.user_principal_name if user else state.username,
-        user_display_name=user.display_name if user else "",
+        user_id=account.id if account else None,
+        user_principal_name=account.user_principal_name if account else state.username,
+        user_display_name=account.display_name if account else "",
         app_id=_app_id(request),
         app_display_name=str(request.get("app_display_name", "")) if request else PORTAL_APP_NAME,
         ip_address=meta.ip_address,
@@ -276,7 +303,7 @@ def _record(
     )
 
 
-def _after_success(db: Session, user_id: str, new_hash: str | None, now: Any) -> None:
+def _after_success(db: Session, user_id: str, new_hash: str | None, now: datetime) -> None:
     values: dict[str, Any] = {"last_sign_in_at": now}
     if new_hash is not None:
         # Transparent rehash: the parameters changed since this hash was made (config or upgrade).

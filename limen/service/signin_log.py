@@ -12,8 +12,9 @@ from limen.store.models import SignInRow
 
 
 def append(db: Session, tenant_id: str, record: SignInRecord) -> None:
-    db.add(
-        SignInRow(
+    # A plain INSERT: the log is append-only, so the ORM's unit of work would only add cost.
+    db.execute(
+        sa.insert(SignInRow).values(
             id=record.id,
             tenant_id=tenant_id,
             created_at=record.created_at,

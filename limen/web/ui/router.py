@@ -89,10 +89,16 @@ def signin_page(request: Request, flow: str | None = None) -> Response:
     services = get_services(request)
     tenant_id = tenant_id_for(request)
     if flow is None:
-        response = RedirectResponse("/signin", status_code=303)
-        browser = ensure_browser_token(request, response)
+        # A sign-in to Limen's own account page. Rendered at once: no redirect round trip.
+        placeholder = Response()
+        browser = ensure_browser_token(request, placeholder)
         flow_id = signin_service.start_flow(services, tenant_id, browser, None)
-        response.headers["location"] = f"/signin?flow={flow_id}"
+        view = signin_service.load_flow(services, tenant_id, flow_id, browser)
+        assert view is not None
+        response = render_flow(request, view, browser)
+        for name, value in placeholder.headers.items():
+            if name == "set-cookie":
+                response.headers.append(name, value)
         return response
     browser = browser_token(request)
     view = signin_service.load_flow(services, tenant_id, flow, browser or "")
