@@ -10,6 +10,7 @@ from rich.table import Table
 
 from limen.cli._common import console, settings_or_exit
 from limen.config import Secret
+from limen.logging_config import logging_config
 from limen.service.context import build_services
 from limen.service.keys import ensure_signing_key
 from limen.service.tenants import ensure_default_tenant
@@ -61,7 +62,15 @@ def demo(
         RelyingPartyConfig(issuer=issuer, client_id=state["app_id"], client_secret=state["app_secret"], base_url=rp_base)
     )
     servers = [
-        uvicorn.Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="info")),
+        uvicorn.Server(
+            uvicorn.Config(
+                create_app(services),
+                host="127.0.0.1",
+                port=port,
+                log_config=logging_config("info"),
+                access_log=False,
+            )
+        ),
         uvicorn.Server(uvicorn.Config(rp, host="127.0.0.1", port=rp_port, log_level="warning", lifespan="off")),
     ]
 

@@ -8,6 +8,7 @@ import typer
 from cryptography.fernet import Fernet
 
 from limen.cli._common import console, err_console, services_or_exit, settings_or_exit
+from limen.logging_config import logging_config
 from limen.service import keys as keys_service
 from limen.service.context import build_services
 from limen.service.tenants import ensure_default_tenant
@@ -59,6 +60,10 @@ def serve(
         proxy_headers=True,
         forwarded_allow_ips=forwarded_allow_ips,
         log_level=settings.log_level,
+        log_config=logging_config(settings.log_level),
+        # uvicorn's access log prints query strings, which can hold id_token_hint and codes; Limen
+        # logs requests itself without them (limen.web.access_log).
+        access_log=False,
         server_header=False,
     )
 
@@ -103,6 +108,18 @@ def keys_rotate(
     console.print(f"New signing key {key.id} signs from {key.active_from:%Y-%m-%d %H:%M} UTC.")
 
 
+@keys_app.command("revoke")
+def keys_revoke(kid: str = typer.Argument(..., help="The kid to withdraw (see `limen keys list`).")) -> None:
+    """Withdraw a compromised signing key at once (tokens it signed stop verifying)."""
+    from limen.cli._common import friendly_errors
+
+    services = services_or_exit()
+    tenant = ensure_default_tenant(services)
+    with friendly_errors():
+        keys_service.revoke(services, tenant.id, kid)
+    console.print(f"Signing key {kid} withdrawn from JWKS; a current key signs from now on.")
+
+
 @keys_app.command("list")
 def keys_list() -> None:
     """List signing keys with their activation and retirement times."""
@@ -133,22 +150,37 @@ def keys_reencrypt() -> None:
     """Re-encrypt stored secrets under the first LIMEN_ENCRYPTION_KEYS entry, so older keys can be removed."""
     import sqlalchemy as sa
 
+    from limen.crypto.vault import DecryptionFailed
     from limen.store.db import transaction
     from limen.store.models import SigningKey
 
     services = services_or_exit()
     count = 0
-    with transaction(services.db) as db:
-        for key in db.scalars(sa.select(SigningKey)):
-            key.private_jwk_encrypted = services.vault.rotate(key.private_jwk_encrypted)
-            count += 1
+    try:
+        with transaction(services.db) as db:
+            for key in db.scalars(sa.select(SigningKey)):
+                key.private_jwk_encrypted = services.vault.rotate(key.private_jwk_encrypted)
+                count += 1
+    except DecryptionFailed:
+        err_console.print(
+            "[red]error:[/red] a stored secret cannot be decrypted with any key in LIMEN_ENCRYPTION_KEYS. "
+            "Keep the old key in the list (after the new one) until re-encryption succeeds. Nothing was changed."
+        )
+        raise typer.Exit(1) from None
     console.print(f"Re-encrypted {count} signing key(s).")
 
 
 @config_app.command("check")
 def config_check() -> None:
     """Validate LIMEN_* settings and print the effective configuration (secrets masked)."""
+    import sqlalchemy as sa
+
     settings = settings_or_exit()
     for name, value in sorted(vars(settings).items()):
-        shown = "********" if name in {"admin_token", "secret_key", "encryption_keys"} and value else value
-        console.print(f"{name} = {shown}")
+        if name in {"admin_token", "secret_key", "encryption_keys"} and value:
+            shown: object = "********"
+        elif name == "database_url":
+            shown = sa.make_url(str(value)).render_as_string(hide_password=True)
+        else:
+            shown = value
+        console.print(f"{name} = {shown}", soft_wrap=True)

@@ -81,7 +81,12 @@ def active_key(services: Services, tenant_id: str) -> ActiveKey:
     """The key to sign with now: the most recently activated published key."""
     now = services.clock.now()
     with services.db() as db:
-        candidates = [k for k in _published(db, tenant_id, now) if k.active_from <= now]
+        # A key scheduled for retirement has a successor: prefer keys without one, then the newest.
+        candidates = sorted(
+            (k for k in _published(db, tenant_id, now) if k.active_from <= now),
+            key=lambda k: (k.retire_at is None, k.active_from, k.created_at),
+            reverse=True,
+        )
     if not candidates:
         ensure_signing_key(services, tenant_id)
         return active_key(services, tenant_id)
@@ -99,6 +104,24 @@ def jwks(services: Services, tenant_id: str) -> dict[str, Any]:
     """The public JWKS document: every key not yet retired, including ones that will sign soon."""
     with services.db() as db:
         return {"keys": [dict(k.public_jwk) for k in _published(db, tenant_id, services.clock.now())]}
+
+
+def revoke(services: Services, tenant_id: str, kid: str) -> SigningKey:
+    """Withdraw a (compromised) key at once: it leaves JWKS now and never signs again.
+
+    Tokens it signed stop verifying immediately. If it was the signing key, a new one is created.
+    """
+    from limen.domain.errors import NotFound
+
+    now = services.clock.now()
+    with transaction(services.db) as db:
+        key = db.get(SigningKey, kid)
+        if key is None or key.tenant_id != tenant_id:
+            raise NotFound(f"No signing key with kid {kid!r}.")
+        key.retire_at = now
+    services._key_cache.pop(kid, None)
+    ensure_signing_key(services, tenant_id)
+    return key
 
 
 def list_keys(services: Services, tenant_id: str) -> list[SigningKey]:

@@ -16,6 +16,7 @@ from limen.service.context import Services, build_services
 from limen.service.keys import ensure_signing_key
 from limen.service.tenants import ensure_default_tenant
 from limen.store import migrate
+from limen.web.access_log import AccessLogMiddleware
 from limen.web.graph.errors import install_graph_error_handlers
 from limen.web.graph.router import router as graph_router
 
@@ -45,6 +46,7 @@ def create_app(services: Services) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = services
+    app.add_middleware(AccessLogMiddleware)
     install_graph_error_handlers(app)
     app.include_router(graph_router)
     app.include_router(oidc_router)

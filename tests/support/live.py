@@ -65,9 +65,9 @@ def limen_server(env: dict[str, str], port: int, *, workers: int = 1) -> Iterato
 
 
 @contextmanager
-def asgi_server(app: Any, port: int) -> Iterator[str]:
+def asgi_server(app: Any, port: int, *, lifespan: str = "off") -> Iterator[str]:
     """Serve an ASGI app with uvicorn in a background thread."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"

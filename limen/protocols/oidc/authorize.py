@@ -17,7 +17,10 @@ from limen.protocols.oidc.errors import OAuthError
 from limen.protocols.oidc.scopes import SUPPORTED_SCOPES
 from limen.service.apps import all_redirect_uris, find_by_app_id
 
-_CODE_CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+_CODE_CHALLENGE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+# ASCII digits only (str.isdigit also accepts "²", which int() rejects), and few enough that
+# auth_time + max_age stays a representable datetime: 10 digits is over 300 years.
+_MAX_AGE = re.compile(r"[0-9]{1,10}")
 _MAX_STATE = 2048
 
 
@@ -97,7 +100,7 @@ def parse_authorize_request(db: Session, tenant_id: str, params: Mapping[str, li
     else:
         if (method or "plain") != "S256":
             raise OAuthError("invalid_request", "code_challenge_method must be S256.")
-        if not _CODE_CHALLENGE.match(code_challenge):
+        if not _CODE_CHALLENGE.fullmatch(code_challenge):
             raise OAuthError("invalid_request", "code_challenge must be 43-128 characters of base64url.")
 
     state = _single(params, "state")
@@ -112,8 +115,8 @@ def parse_authorize_request(db: Session, tenant_id: str, params: Mapping[str, li
     max_age_raw = _single(params, "max_age")
     max_age: int | None = None
     if max_age_raw is not None:
-        if not max_age_raw.isdigit():
-            raise OAuthError("invalid_request", "max_age must be a non-negative number of seconds.")
+        if not _MAX_AGE.fullmatch(max_age_raw):
+            raise OAuthError("invalid_request", "max_age must be a whole number of seconds (at most 10 digits).")
         max_age = int(max_age_raw)
     login_hint = _single(params, "login_hint")
 

@@ -173,7 +173,13 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, st
         if not sep:
             raise OAuthError("invalid_client", "Malformed Basic authorization header.", status=401)
         # RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
-        return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
+        client_id, secret = unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
+        # RFC 6749 §2.3: a client must not use more than one authentication method per request.
+        if "client_secret" in form:
+            raise OAuthError("invalid_request", "Use one client authentication method: Basic or client_secret, not both.")
+        if form.get("client_id") not in (None, client_id):
+            raise OAuthError("invalid_request", "client_id in the body differs from the Basic credentials.")
+        return client_id, secret
     client_id = form.get("client_id", "")
     if not client_id:
         raise OAuthError("invalid_client", "Client authentication is missing.", status=401)
@@ -197,7 +203,7 @@ def _authenticate_client(request: Request, db: Any, tenant_id: str, form: dict[s
 @router.post("/oauth2/token")
 async def token(request: Request) -> Response:
     content_type = request.headers.get("content-type", "")
-    if not content_type.startswith("application/x-www-form-urlencoded"):
+    if not content_type.lower().startswith("application/x-www-form-urlencoded"):
         return _oauth_error(OAuthError("invalid_request", "The body must be application/x-www-form-urlencoded."))
     raw = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
     if any(len(v) > 1 for v in raw.values()):
@@ -220,6 +226,10 @@ def _token_sync(request: Request, form: dict[str, str]) -> Response:
             elif grant_type == "client_credentials":
                 if app.is_public_client:
                     raise OAuthError("unauthorized_client", "Public clients cannot use client_credentials.")
+                # The access token states its scope: never sign a permission name Limen does not know.
+                unknown = [s for s in form.get("scope", "").split() if s not in SUPPORTED_SCOPES]
+                if unknown:
+                    raise OAuthError("invalid_scope", f"Unsupported scope: {' '.join(unknown)[:200]}.")
                 grant = Grant(user=None, scope=form.get("scope", ""), methods=(), nonce=None, session_id=None, family_id=None)
             elif not grant_type:
                 raise OAuthError("invalid_request", "The 'grant_type' parameter is missing.")
@@ -283,7 +293,8 @@ def _logout_sync(request: Request, params: dict[str, str]) -> Response:
     hint_claims: dict[str, Any] = {}
     if params.get("id_token_hint"):
         try:
-            hint_claims = jwt.verify(services, tenant_id, params["id_token_hint"])  # expired hints are fine
+            # Expired hints are fine; access tokens are not ID tokens, though they carry the same sid.
+            hint_claims = jwt.verify(services, tenant_id, params["id_token_hint"], typ="JWT")
         except jwt.InvalidToken:
             return page(request, "error.html", {"title": "Sign-out request not valid", "message": "The id_token_hint is not a token Limen issued."}, status=400)
     client_id = params.get("client_id") or str(hint_claims.get("aud", "")) or None

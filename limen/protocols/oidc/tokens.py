@@ -11,9 +11,10 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from limen.crypto.tokens import constant_time_equals, new_secret, secret_hash
@@ -23,7 +24,7 @@ from limen.protocols.oidc.authorize import AuthorizeRequest
 from limen.protocols.oidc.errors import OAuthError
 from limen.protocols.oidc.scopes import profile_claims
 from limen.service.context import Services
-from limen.store.models import Application, AuthorizationCode, RefreshToken, User
+from limen.store.models import Application, AuthorizationCode, BrowserSession, RefreshToken, User
 
 _FAMILY_NAMESPACE = uuid.UUID("4f1c8a52-5d0e-4b8e-9f1a-0c6d2e7b9a31")
 
@@ -89,6 +90,9 @@ class Grant:
     nonce: str | None
     session_id: str | None
     family_id: str | None
+    #: What the next refresh token carries when `scope` was narrowed on refresh: RFC 6749 §6 keeps a
+    #: rotated refresh token's scope identical to the presented one's. None means `scope`.
+    refresh_scope: str | None = None
 
 
 def redeem_code(db: Session, services: Services, app: Application, form: dict[str, str]) -> Grant:
@@ -104,6 +108,11 @@ def redeem_code(db: Session, services: Services, app: Application, form: dict[st
         raise TokenReuse(family_of_code(row.id), "The authorization code has already been used.")
     if row.expires_at <= now:
         raise OAuthError("invalid_grant", "The authorization code has expired.")
+    if row.session_id is not None:
+        # Signing out revokes the session's refresh tokens; a code still in flight must not mint new ones.
+        session = db.get(BrowserSession, row.session_id)
+        if session is None or session.revoked_at is not None:
+            raise OAuthError("invalid_grant", "The sign-in session of this authorization code has ended.")
     if form.get("redirect_uri") != row.redirect_uri:
         raise OAuthError("invalid_grant", "redirect_uri does not match the one in the authorization request.")
     verifier = form.get("code_verifier")
@@ -115,11 +124,12 @@ def redeem_code(db: Session, services: Services, app: Application, form: dict[st
     elif verifier:
         raise OAuthError("invalid_grant", "code_verifier given but the authorization request had no code_challenge.")
     # Compare-and-set: of two concurrent redemptions exactly one wins.
-    won = db.execute(
+    won = _rows_changed(
+        db,
         sa.update(AuthorizationCode)
         .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
-        .values(used_at=now)
-    ).rowcount
+        .values(used_at=now),
+    )
     if won != 1:
         raise TokenReuse(family_of_code(row.id), "The authorization code has already been used.")
     user = _enabled_user(db, row.user_id)
@@ -155,9 +165,9 @@ def redeem_refresh_token(db: Session, services: Services, app: Application, form
         if not asked <= granted:
             raise OAuthError("invalid_scope", "The requested scope exceeds the scope originally granted.")
         scope = " ".join(s for s in row.scope.split() if s in asked)
-    won = db.execute(
-        sa.update(RefreshToken).where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None)).values(used_at=now)
-    ).rowcount
+    won = _rows_changed(
+        db, sa.update(RefreshToken).where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None)).values(used_at=now)
+    )
     if won != 1:
         raise TokenReuse(row.family_id, "The refresh token was already used; its token family has been revoked.")
     user = _enabled_user(db, row.user_id)
@@ -168,7 +178,13 @@ def redeem_refresh_token(db: Session, services: Services, app: Application, form
         nonce=None,
         session_id=row.session_id,
         family_id=row.family_id,
+        refresh_scope=row.scope,
     )
+
+
+def _rows_changed(db: Session, statement: sa.Update) -> int:
+    # An UPDATE yields a CursorResult; Session.execute is typed as the generic Result, without rowcount.
+    return cast("CursorResult[Any]", db.execute(statement)).rowcount
 
 
 def _enabled_user(db: Session, user_id: str) -> User:
@@ -220,7 +236,8 @@ def token_response(db: Session, services: Services, tenant_id: str, app: Applica
     }
     if grant.user is not None and "openid" in scopes:
         response["id_token"] = id_token(services, tenant_id, app, grant, now)
-    if grant.user is not None and "offline_access" in scopes and grant.family_id is not None:
+    refresh_scope = grant.refresh_scope or grant.scope
+    if grant.user is not None and "offline_access" in refresh_scope.split() and grant.family_id is not None:
         refresh = new_secret(32)
         db.add(
             RefreshToken(
@@ -230,7 +247,7 @@ def token_response(db: Session, services: Services, tenant_id: str, app: Applica
                 client_id=app.app_id,
                 user_id=grant.user.id,
                 session_id=grant.session_id,
-                scope=grant.scope,
+                scope=refresh_scope,
                 methods=[m.to_json() for m in grant.methods],
                 created_at=now,
                 expires_at=now + timedelta(days=settings.refresh_token_days),

@@ -100,12 +100,12 @@ def signin_page(request: Request, flow: str | None = None) -> Response:
             if name == "set-cookie":
                 response.headers.append(name, value)
         return response
-    browser = browser_token(request)
-    view = signin_service.load_flow(services, tenant_id, flow, browser or "")
-    if view is None or browser is None:
+    existing = browser_token(request)
+    view = signin_service.load_flow(services, tenant_id, flow, existing or "")
+    if view is None or existing is None:
         return expired(request)
     hint = str((view.authorize_request or {}).get("login_hint") or "")
-    return render_flow(request, view, browser, login_hint=hint)
+    return render_flow(request, view, existing, login_hint=hint)
 
 
 @router.post("/signin/identify")
