@@ -14,7 +14,9 @@ class SignInError(IntEnum):
     SUCCESS = 0
     USER_ACCOUNT_NOT_FOUND = 50034
     USER_DISABLED = 50057
+    SESSION_NOT_SUFFICIENT = 50058
     INVALID_USERNAME_OR_PASSWORD = 50126
+    FRESH_TOKEN_NEEDED = 50173
     BLOCKED_BY_CONDITIONAL_ACCESS = 53003
     BLOCKED_BY_SECURITY_DEFAULTS = 530035
 
@@ -26,7 +28,11 @@ FAILURE_REASONS: dict[SignInError, str] = {
         "the account must be added to the directory."
     ),
     SignInError.USER_DISABLED: "The account is disabled.",
+    SignInError.SESSION_NOT_SUFFICIENT: "Session information is not sufficient for single-sign-on.",
     SignInError.INVALID_USERNAME_OR_PASSWORD: "Error validating credentials due to invalid username or password.",
+    SignInError.FRESH_TOKEN_NEEDED: (
+        "The provided grant has been revoked: a refresh token was presented again after it had been used."
+    ),
     SignInError.BLOCKED_BY_CONDITIONAL_ACCESS: "Access has been blocked by Conditional Access policies.",
     SignInError.BLOCKED_BY_SECURITY_DEFAULTS: "Access has been blocked by security defaults.",
 }

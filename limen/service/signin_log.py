@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from limen.domain.signin_log import SignInRecord
+from limen.domain.ids import new_id
+from limen.domain.session import CompletedMethod, is_multi_factor
+from limen.domain.signin_log import AuthenticationDetail, SignInError, SignInRecord
+from limen.domain.user_agent import device_detail
 from limen.store.models import SignInRow
 
 
@@ -42,6 +46,59 @@ def append(db: Session, tenant_id: str, record: SignInRecord) -> None:
             location=record.location,
             device_detail=record.device_detail,
         )
+    )
+
+
+def log_previously_satisfied(
+    db: Session,
+    tenant_id: str,
+    *,
+    now: datetime,
+    user_id: str | None,
+    user_principal_name: str,
+    user_display_name: str,
+    app_id: str,
+    app_display_name: str,
+    methods: tuple[CompletedMethod, ...],
+    ip_address: str,
+    user_agent: str,
+    client_app_used: str,
+    interactive: bool,
+    error: SignInError = SignInError.SUCCESS,
+) -> None:
+    """Log a sign-in that rode on earlier authentication: single sign-on from the browser session
+    (interactive) or a refresh-token redemption (non-interactive), as Entra logs them.
+    """
+    detail = AuthenticationDetail(
+        "Previously satisfied",
+        succeeded=error is SignInError.SUCCESS,
+        step_at=now,
+        result_detail="First factor requirement satisfied by claim in the token"
+        if error is SignInError.SUCCESS
+        else "",
+    )
+    append(
+        db,
+        tenant_id,
+        SignInRecord(
+            id=new_id(),
+            created_at=now,
+            correlation_id=new_id(),
+            error=error,
+            user_id=user_id,
+            user_principal_name=user_principal_name,
+            user_display_name=user_display_name,
+            app_id=app_id,
+            app_display_name=app_display_name,
+            ip_address=ip_address,
+            client_app_used=client_app_used,
+            is_interactive=interactive,
+            authentication_requirement=(
+                "multiFactorAuthentication" if is_multi_factor(methods) else "singleFactorAuthentication"
+            ),
+            authentication_details=(detail,),
+            device_detail=device_detail(user_agent),
+        ),
     )
 
 

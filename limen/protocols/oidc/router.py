@@ -12,6 +12,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from limen.domain.session import CompletedMethod
+from limen.domain.signin_log import CLIENT_APP_USED, SignInError
 from limen.protocols.oidc import jwt
 from limen.protocols.oidc.authorize import AuthorizeRequest, parse_authorize_request
 from limen.protocols.oidc.errors import OAuthError
@@ -25,13 +27,13 @@ from limen.protocols.oidc.tokens import (
     revoke_family,
     token_response,
 )
-from limen.service import sessions
+from limen.service import sessions, signin_log
 from limen.service import signin as signin_service
 from limen.service.apps import all_redirect_uris, find_by_app_id, verify_client_secret
 from limen.service.keys import ALGORITHM, jwks
 from limen.store.db import transaction
 from limen.store.models import Application, User
-from limen.web.deps import get_services, tenant_id_for
+from limen.web.deps import client_ip, get_services, tenant_id_for
 from limen.web.ui.browser import SESSION_COOKIE, clear_cookie, csrf_ok, csrf_token, ensure_browser_token
 from limen.web.ui.render import page
 
@@ -123,8 +125,10 @@ def _authorize_sync(request: Request, params: dict[str, list[str]]) -> Response:
         location = success_redirect(
             services, tenant_id, auth, user_id=active.user.id, session_id=active.row.id, methods=active.methods
         )
+        _log_browser_sso(request, auth, active.user, active.methods, SignInError.SUCCESS)
         return RedirectResponse(location, status_code=303)
     if auth.prompt == "none":
+        _log_browser_sso(request, auth, None, (), SignInError.SESSION_NOT_SUFFICIENT)
         return RedirectResponse(
             error_redirect(services, auth, "login_required", "The user is not signed in."), status_code=303
         )
@@ -133,6 +137,57 @@ def _authorize_sync(request: Request, params: dict[str, list[str]]) -> Response:
     flow_id = signin_service.start_flow(services, tenant_id, browser, auth.to_json())
     response.headers["location"] = f"/signin?flow={flow_id}"
     return response
+
+
+def _log_browser_sso(
+    request: Request,
+    auth: AuthorizeRequest,
+    user: User | None,
+    methods: tuple[CompletedMethod, ...],
+    error: SignInError,
+) -> None:
+    """Single sign-on from the browser session is an interactive sign-in to the app: log it."""
+    services = get_services(request)
+    with transaction(services.db) as db:
+        signin_log.log_previously_satisfied(
+            db,
+            tenant_id_for(request),
+            now=services.clock.now(),
+            user_id=user.id if user else None,
+            user_principal_name=user.user_principal_name if user else (auth.login_hint or ""),
+            user_display_name=user.display_name if user else "",
+            app_id=auth.client_id,
+            app_display_name=auth.app_display_name,
+            methods=methods,
+            ip_address=client_ip(request),
+            user_agent=request.headers.get("user-agent", "")[:512],
+            client_app_used=CLIENT_APP_USED["browser"],
+            interactive=True,
+            error=error,
+        )
+
+
+def _log_refresh(request: Request, db: Any, app: Application, user: User | None, user_id: str, grant: Grant | None, error: SignInError) -> None:
+    """A refresh-token redemption is a non-interactive sign-in (Entra logs these separately)."""
+    services = get_services(request)
+    if user is None:
+        user = db.get(User, user_id)
+    signin_log.log_previously_satisfied(
+        db,
+        tenant_id_for(request),
+        now=services.clock.now(),
+        user_id=user_id,
+        user_principal_name=user.user_principal_name if user else "",
+        user_display_name=user.display_name if user else "",
+        app_id=app.app_id,
+        app_display_name=app.display_name,
+        methods=grant.methods if grant else (),
+        ip_address=client_ip(request),
+        user_agent=request.headers.get("user-agent", "")[:512],
+        client_app_used=CLIENT_APP_USED["mobileAppsAndDesktopClients" if app.is_public_client else "browser"],
+        interactive=False,
+        error=error,
+    )
 
 
 def _redirect_target(params: dict[str, list[str]]) -> AuthorizeRequest:
@@ -223,6 +278,8 @@ def _token_sync(request: Request, form: dict[str, str]) -> Response:
                 grant = redeem_code(db, services, app, form)
             elif grant_type == "refresh_token":
                 grant = redeem_refresh_token(db, services, app, form)
+                assert grant.user is not None
+                _log_refresh(request, db, app, grant.user, grant.user.id, grant, SignInError.SUCCESS)
             elif grant_type == "client_credentials":
                 if app.is_public_client:
                     raise OAuthError("unauthorized_client", "Public clients cannot use client_credentials.")
@@ -239,6 +296,9 @@ def _token_sync(request: Request, form: dict[str, str]) -> Response:
     except TokenReuse as exc:
         with transaction(services.db) as db:
             revoke_family(db, exc.family_id, services.clock.now())
+            reused_app = find_by_app_id(db, tenant_id, _client_credentials(request, form)[0])
+            if reused_app is not None:
+                _log_refresh(request, db, reused_app, None, exc.user_id, None, SignInError.FRESH_TOKEN_NEEDED)
         return _oauth_error(exc)
     except OAuthError as exc:
         return _oauth_error(exc)

@@ -75,9 +75,10 @@ def s256(verifier: str) -> str:
 class TokenReuse(OAuthError):
     """A used code or refresh token came back: it leaked. The caller revokes `family_id` and refuses."""
 
-    def __init__(self, family_id: str, description: str) -> None:
+    def __init__(self, family_id: str, description: str, *, user_id: str) -> None:
         super().__init__("invalid_grant", description)
         self.family_id = family_id
+        self.user_id = user_id
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def redeem_code(db: Session, services: Services, app: Application, form: dict[st
         raise OAuthError("invalid_grant", "The authorization code is invalid or was issued to another client.")
     if row.used_at is not None:
         # A code used twice was intercepted: revoke everything the first use produced (RFC 6749 §4.1.2).
-        raise TokenReuse(family_of_code(row.id), "The authorization code has already been used.")
+        raise TokenReuse(family_of_code(row.id), "The authorization code has already been used.", user_id=row.user_id)
     if row.expires_at <= now:
         raise OAuthError("invalid_grant", "The authorization code has expired.")
     if row.session_id is not None:
@@ -131,7 +132,7 @@ def redeem_code(db: Session, services: Services, app: Application, form: dict[st
         .values(used_at=now),
     )
     if won != 1:
-        raise TokenReuse(family_of_code(row.id), "The authorization code has already been used.")
+        raise TokenReuse(family_of_code(row.id), "The authorization code has already been used.", user_id=row.user_id)
     user = _enabled_user(db, row.user_id)
     return Grant(
         user=user,
@@ -154,7 +155,9 @@ def redeem_refresh_token(db: Session, services: Services, app: Application, form
     if row.revoked_at is not None:
         raise OAuthError("invalid_grant", "The refresh token has been revoked.")
     if row.used_at is not None:
-        raise TokenReuse(row.family_id, "The refresh token was already used; its token family has been revoked.")
+        raise TokenReuse(
+            row.family_id, "The refresh token was already used; its token family has been revoked.", user_id=row.user_id
+        )
     if row.expires_at <= now:
         raise OAuthError("invalid_grant", "The refresh token has expired.")
     granted = set(row.scope.split())
@@ -169,7 +172,9 @@ def redeem_refresh_token(db: Session, services: Services, app: Application, form
         db, sa.update(RefreshToken).where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None)).values(used_at=now)
     )
     if won != 1:
-        raise TokenReuse(row.family_id, "The refresh token was already used; its token family has been revoked.")
+        raise TokenReuse(
+            row.family_id, "The refresh token was already used; its token family has been revoked.", user_id=row.user_id
+        )
     user = _enabled_user(db, row.user_id)
     return Grant(
         user=user,
