@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from limen.cli import apps, demo, logs, server
-
-try:  # TEMP until directory CLI lands
-    from limen.cli import directory
-except ImportError:
-    directory = None  # type: ignore[assignment]
+from limen.cli import apps, demo, directory, logs, server
 
 app = typer.Typer(
     name="limen",
@@ -19,8 +14,7 @@ app = typer.Typer(
 )
 server.register(app)
 demo.register(app)
-if directory is not None:
-    directory.register(app)
+directory.register(app)
 apps.register(app)
 logs.register(app)
 
