@@ -73,7 +73,9 @@ class LeanClient:
     async def _connect(self) -> None:
         self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
 
-    async def request(self, method: str, path: str, form: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
+    async def request(
+        self, method: str, path: str, form: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], str]:
         if self._writer is None:
             await self._connect()
         assert self._reader is not None and self._writer is not None
@@ -185,7 +187,9 @@ def main() -> None:
         }
         users = seed(env, args.users)
         print(f"machine: {cores} cores; argon2id m={args.memory_kib} KiB t={args.time_cost} p={args.parallelism}")
-        print(f"{args.clients} concurrent clients, limen serve --workers {args.workers}, {args.seconds:.0f} s per figure")
+        print(
+            f"{args.clients} concurrent clients, limen serve --workers {args.workers}, {args.seconds:.0f} s per figure"
+        )
         ratios = []
         with limen_server(env, port, workers=args.workers) as base:
             # Rounds alternate the two measurements, so background load on the machine hits both alike.

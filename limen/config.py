@@ -143,9 +143,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     values["database_url"] = env.get("LIMEN_DATABASE_URL", f"sqlite:///{data_dir}/limen.db")
     db_scheme = str(values["database_url"]).split(":", 1)[0]
     if db_scheme not in {"sqlite", "postgresql", "postgresql+psycopg"}:
-        problems.append(
-            f"LIMEN_DATABASE_URL uses {db_scheme!r}: expected sqlite:///path or postgresql+psycopg://..."
-        )
+        problems.append(f"LIMEN_DATABASE_URL uses {db_scheme!r}: expected sqlite:///path or postgresql+psycopg://...")
     elif db_scheme == "postgresql":
         # psycopg 3 is the driver we ship; SQLAlchemy's bare scheme would look for psycopg2.
         values["database_url"] = "postgresql+psycopg" + str(values["database_url"])[len("postgresql") :]
@@ -164,7 +162,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             values["default_plan"] = Plan.parse(env["LIMEN_DEFAULT_PLAN"])
         except Exception as exc:
             problems.append(f"LIMEN_DEFAULT_PLAN: {exc}")
-    for suffix, attr in (("DEFAULT_TENANT_NAME", "default_tenant_name"), ("DEFAULT_TENANT_DOMAIN", "default_tenant_domain")):
+    for suffix, attr in (
+        ("DEFAULT_TENANT_NAME", "default_tenant_name"),
+        ("DEFAULT_TENANT_DOMAIN", "default_tenant_domain"),
+    ):
         if suffix_value := env.get(f"LIMEN_{suffix}"):
             values[attr] = suffix_value.strip()
     level = env.get("LIMEN_LOG_LEVEL", "info").lower()
@@ -200,7 +201,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             try:
                 Fernet(key.encode())
             except (ValueError, TypeError):
-                problems.append(f"LIMEN_ENCRYPTION_KEYS entry {index + 1} is not a valid key (32 url-safe base64 bytes).")
+                problems.append(
+                    f"LIMEN_ENCRYPTION_KEYS entry {index + 1} is not a valid key (32 url-safe base64 bytes)."
+                )
         if not keys:
             problems.append("LIMEN_ENCRYPTION_KEYS is empty.")
         values["encryption_keys"] = keys

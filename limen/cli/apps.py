@@ -69,7 +69,9 @@ def list_apps() -> None:
     tenant_id = default_tenant_id(services)
     table = Table("client id", "name", "type", "redirect URIs")
     with services.db() as db:
-        for application in db.scalars(sa.select(Application).where(Application.tenant_id == tenant_id).order_by(Application.display_name)):
+        for application in db.scalars(
+            sa.select(Application).where(Application.tenant_id == tenant_id).order_by(Application.display_name)
+        ):
             table.add_row(
                 application.app_id,
                 application.display_name,

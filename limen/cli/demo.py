@@ -59,7 +59,9 @@ def demo(
         return
 
     rp = create_rp_app(
-        RelyingPartyConfig(issuer=issuer, client_id=state["app_id"], client_secret=state["app_secret"], base_url=rp_base)
+        RelyingPartyConfig(
+            issuer=issuer, client_id=state["app_id"], client_secret=state["app_secret"], base_url=rp_base
+        )
     )
     servers = [
         uvicorn.Server(

@@ -34,7 +34,11 @@ def logs(
             return
         table = Table("time (UTC)", "user", "application", "IP", "client app", "result", "requirement")
         for row in rows:
-            result = "[green]success[/green]" if row.error_code == 0 else f"[red]{row.error_code}[/red] {row.failure_reason[:60]}"
+            result = (
+                "[green]success[/green]"
+                if row.error_code == 0
+                else f"[red]{row.error_code}[/red] {row.failure_reason[:60]}"
+            )
             table.add_row(
                 f"{row.created_at:%Y-%m-%d %H:%M:%S}",
                 row.user_principal_name,

@@ -7,7 +7,7 @@ import os
 import typer
 from cryptography.fernet import Fernet
 
-from limen.cli._common import console, err_console, services_or_exit, settings_or_exit
+from limen.cli._common import console, err_console, services_for_command, services_or_exit, settings_or_exit
 from limen.logging_config import logging_config
 from limen.service import keys as keys_service
 from limen.service.context import build_services
@@ -71,7 +71,7 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or upgrade the schema to the latest revision (safe to run repeatedly)."""
-    services = build_services(settings_or_exit())
+    services = services_for_command()
     before = migrate.current_revision(services.engine)
     migrate.upgrade(services.engine)
     tenant = ensure_default_tenant(services)
@@ -86,7 +86,7 @@ def db_upgrade() -> None:
 @db_app.command("status")
 def db_status() -> None:
     """Show the schema revision and whether it is current."""
-    services = build_services(settings_or_exit())
+    services = services_for_command()
     current, head = migrate.current_revision(services.engine), migrate.head_revision()
     console.print(f"current: {current or 'empty'}\nlatest:  {head}")
     if current != head:

@@ -4,6 +4,7 @@ callers on the event loop must run it in a worker thread (see limen.service.sign
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher, Type
@@ -46,7 +47,5 @@ class Argon2Hasher:
         self._burn(password)
 
     def _burn(self, password: str) -> None:
-        try:
+        with contextlib.suppress(VerificationError):
             self._hasher.verify(self._dummy_hash, password)
-        except VerificationError:
-            pass

@@ -63,7 +63,10 @@ def create_rp_app(config: RelyingPartyConfig, *, transport: Any = None) -> Starl
     async def home(request: Request) -> Response:
         user = request.session.get("user")
         if not user:
-            return _page("Demo application", '<p>You are not signed in.</p><p><a class=button href="/login">Sign in with Limen</a></p>')
+            return _page(
+                "Demo application",
+                '<p>You are not signed in.</p><p><a class=button href="/login">Sign in with Limen</a></p>',
+            )
         claims = json.dumps(request.session.get("id_token_claims", {}), indent=2, sort_keys=True)
         info = json.dumps(request.session.get("userinfo", {}), indent=2, sort_keys=True)
         return _page(
@@ -82,7 +85,9 @@ def create_rp_app(config: RelyingPartyConfig, *, transport: Any = None) -> Starl
         try:
             token = await client.authorize_access_token(request)  # validates the ID token against JWKS
         except OAuthError as exc:
-            return _page("Sign-in failed", f"<p>{html.escape(exc.error or '')}: {html.escape(exc.description or '')}</p>", 400)
+            return _page(
+                "Sign-in failed", f"<p>{html.escape(exc.error or '')}: {html.escape(exc.description or '')}</p>", 400
+            )
         claims = dict(token["userinfo"])
         request.session["id_token_claims"] = claims
         request.session["userinfo"] = dict(await client.userinfo(token=token))

@@ -24,7 +24,7 @@ MAX_USERNAME_LENGTH = 256
 
 class Stage(StrEnum):
     IDENTIFY = "identify"
-    PASSWORD = "password"
+    PASSWORD = "password"  # noqa: S105 - a stage name, not a secret
     DECIDE = "decide"
     SATISFY = "satisfy"
     COMPLETE = "complete"
@@ -100,7 +100,7 @@ class Decided:
 
 @dataclass(frozen=True, slots=True)
 class Restarted:
-    """"Sign in with another account": back to the start, nothing carried over."""
+    """ "Sign in with another account": back to the start, nothing carried over."""
 
 
 Event = UsernameSubmitted | FirstFactorChecked | Decided | Restarted
@@ -171,9 +171,7 @@ def _on_first_factor(state: SignInState, event: FirstFactorChecked) -> tuple[Sig
         next_state = replace(state, stage=Stage.DECIDE, user_id=event.user_id, completed=(event.method,))
         return next_state, (RunDecision(),)
     failed = replace(state, failures=state.failures + 1, user_id=event.user_id)
-    notice = (
-        Notice.ACCOUNT_DISABLED if event.error is SignInError.USER_DISABLED else Notice.INVALID_CREDENTIALS
-    )
+    notice = Notice.ACCOUNT_DISABLED if event.error is SignInError.USER_DISABLED else Notice.INVALID_CREDENTIALS
     return failed, (LogAttempt(event.error), Show(notice))
 
 

@@ -110,13 +110,19 @@ def get_application(db: Session, tenant_id: str, object_id: str) -> Application:
     parsed = parse_guid(object_id)
     app = db.get(Application, parsed) if parsed else None
     if app is None or app.tenant_id != tenant_id:
-        raise NotFound(f"Resource '{object_id}' does not exist or one of its queried reference-property objects are not present.")
+        raise NotFound(
+            f"Resource '{object_id}' does not exist or one of its queried reference-property objects are not present."
+        )
     return app
 
 
 def passwords_of(db: Session, app: Application) -> list[ApplicationPassword]:
     return list(
-        db.scalars(sa.select(ApplicationPassword).where(ApplicationPassword.application_id == app.id).order_by(ApplicationPassword.start_at))
+        db.scalars(
+            sa.select(ApplicationPassword)
+            .where(ApplicationPassword.application_id == app.id)
+            .order_by(ApplicationPassword.start_at)
+        )
     )
 
 

@@ -126,4 +126,6 @@ def revoke(services: Services, tenant_id: str, kid: str) -> SigningKey:
 
 def list_keys(services: Services, tenant_id: str) -> list[SigningKey]:
     with services.db() as db:
-        return list(db.scalars(sa.select(SigningKey).where(SigningKey.tenant_id == tenant_id).order_by(SigningKey.created_at)))
+        return list(
+            db.scalars(sa.select(SigningKey).where(SigningKey.tenant_id == tenant_id).order_by(SigningKey.created_at))
+        )

@@ -29,7 +29,13 @@ class ActiveSession:
 
 
 def create(
-    db: Session, *, tenant_id: str, user_id: str, methods: tuple[CompletedMethod, ...], now: datetime, lifetime: timedelta
+    db: Session,
+    *,
+    tenant_id: str,
+    user_id: str,
+    methods: tuple[CompletedMethod, ...],
+    now: datetime,
+    lifetime: timedelta,
 ) -> str:
     """Start a session and return the cookie value. A fresh id each time: ids rotate on sign-in."""
     token = new_secret(32)

@@ -33,7 +33,7 @@ from limen.store.models import SignInFlow, User
 PORTAL_APP_ID = "6b3f4c1e-2a0d-4f7e-9c55-0d1e6a7b8c90"
 PORTAL_APP_NAME = "Limen My Account"
 
-PASSWORD_METHOD = "password"
+PASSWORD_METHOD = "password"  # noqa: S105 - a method name, not a secret
 SWEEP_ONE_IN = 100
 
 
@@ -117,7 +117,9 @@ def _save(db: Session, flow: SignInFlow, state: machine.SignInState) -> None:
     flow.state = state.to_json()
 
 
-def submit_username(services: Services, tenant_id: str, flow_id: str, browser_token: str, username: str) -> FlowView | None:
+def submit_username(
+    services: Services, tenant_id: str, flow_id: str, browser_token: str, username: str
+) -> FlowView | None:
     now = services.clock.now()
     with transaction(services.db) as db:
         flow = _load(db, services, tenant_id, flow_id, browser_token)
@@ -249,7 +251,11 @@ def submit_password(
 
 
 def _result_detail(error: SignInError) -> str:
-    return "Correct password" if error in (SignInError.SUCCESS, SignInError.USER_DISABLED) else "Invalid username or password"
+    return (
+        "Correct password"
+        if error in (SignInError.SUCCESS, SignInError.USER_DISABLED)
+        else "Invalid username or password"
+    )
 
 
 def _decide(

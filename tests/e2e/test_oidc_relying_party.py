@@ -11,6 +11,7 @@ from html import unescape
 from pathlib import Path
 
 import httpx
+
 from limen.demo.rp import RelyingPartyConfig, create_rp_app
 from limen.service.context import Services
 from limen.service.tenants import default_tenant_id
@@ -40,7 +41,9 @@ def test_authlib_relying_party_signs_in_through_limen_over_real_http(
     env["LIMEN_SECRET_KEY"] = str(services.settings.secret_key)
     env["LIMEN_ENCRYPTION_KEYS"] = ",".join(services.settings.encryption_keys)
 
-    rp = create_rp_app(RelyingPartyConfig(issuer=issuer, client_id=client.app_id, client_secret=client.secret, base_url=rp_base))
+    rp = create_rp_app(
+        RelyingPartyConfig(issuer=issuer, client_id=client.app_id, client_secret=client.secret, base_url=rp_base)
+    )
     with limen_server(env, limen_port), asgi_server(rp, rp_port), httpx.Client(timeout=30) as browser:
         # RP: discovery + authorization request with PKCE S256 and nonce.
         response = browser.get(f"{rp_base}/login")
@@ -54,10 +57,14 @@ def test_authlib_relying_party_signs_in_through_limen_over_real_http(
         assert response.status_code == 200
         assert "Contoso Portal" in response.text
         identify = form_with(response.text, "/signin/identify")
-        response = browser.post(f"{issuer}/signin/identify", data={**identify.fields, "username": user.user_principal_name})
+        response = browser.post(
+            f"{issuer}/signin/identify", data={**identify.fields, "username": user.user_principal_name}
+        )
         assert response.status_code == 200
         password_form = form_with(response.text, "/signin/password")
-        response = browser.post(f"{issuer}/signin/password", data={**password_form.fields, "password": DEFAULT_PASSWORD})
+        response = browser.post(
+            f"{issuer}/signin/password", data={**password_form.fields, "password": DEFAULT_PASSWORD}
+        )
         assert response.status_code == 303
         callback = response.headers["location"]
         assert callback.startswith(f"{rp_base}/callback?code=")

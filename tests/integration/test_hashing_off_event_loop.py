@@ -38,9 +38,15 @@ def test_other_requests_are_served_while_a_password_is_being_verified(services: 
     port = free_port()
     results: dict[str, int] = {}
 
-    with asgi_server(create_app(services), port, lifespan="on") as base, httpx.Client(base_url=base, timeout=30) as browser:
+    with (
+        asgi_server(create_app(services), port, lifespan="on") as base,
+        httpx.Client(base_url=base, timeout=30) as browser,
+    ):
         page = browser.get("/signin").text
-        page = browser.post("/signin/identify", data={**form_with(page, "/signin/identify").fields, "username": user.user_principal_name}).text
+        page = browser.post(
+            "/signin/identify",
+            data={**form_with(page, "/signin/identify").fields, "username": user.user_principal_name},
+        ).text
         form = form_with(page, "/signin/password")
 
         def sign_in() -> None:

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from joserfc.errors import JoseError
 
 from limen.domain.clock import FrozenClock
-from limen.service.context import Services
 from limen.domain.errors import NotFound
+from limen.service.context import Services
 from limen.service.keys import revoke, rotate
 from limen.store.models import User
 from tests.support.oidc import ISSUER, decode, kids, tokens_for, userinfo

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from limen.domain.clock import FrozenClock
 from limen.service.context import Services
 from limen.store.models import User
+from tests.support.forms import form_with
 from tests.support.oidc import (
     authorize,
     authorize_params,
@@ -24,7 +25,6 @@ from tests.support.oidc import (
     refresh,
     tokens_for,
 )
-from tests.support.forms import form_with
 from tests.support.seed import Client, add_client, add_user
 
 SIGNED_OUT_URI = "http://127.0.0.1:9999/signed-out"

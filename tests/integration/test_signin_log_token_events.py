@@ -46,7 +46,9 @@ def test_prompt_none_without_a_session_logs_session_not_sufficient(services: Ser
     assert row.user_id is None and row.user_principal_name == "adele@contoso.test"
 
 
-def test_refresh_is_a_non_interactive_row_and_reuse_is_logged_as_a_failure(services: Services, client: TestClient) -> None:
+def test_refresh_is_a_non_interactive_row_and_reuse_is_logged_as_a_failure(
+    services: Services, client: TestClient
+) -> None:
     user = add_user(services)
     rp = add_client(services)
     first = tokens_for(client, rp, user.user_principal_name)["refresh_token"]

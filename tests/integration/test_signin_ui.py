@@ -31,7 +31,7 @@ class CountingHasher(PasswordHasher):
         )
         self.verifications = 0
 
-    def verify(self, hash: str | bytes, password: str | bytes) -> bool:  # noqa: A002 - argon2's name
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:
         self.verifications += 1
         return super().verify(hash, password)
 
@@ -60,7 +60,9 @@ def normalise(html: str, username: str) -> str:
     return html.replace(username, "USERNAME")
 
 
-def test_unknown_user_and_wrong_password_get_the_same_page_status_and_work(services: Services, client: TestClient) -> None:
+def test_unknown_user_and_wrong_password_get_the_same_page_status_and_work(
+    services: Services, client: TestClient
+) -> None:
     add_user(services, "known@contoso.test")
     counting = CountingHasher(services.hasher._hasher)
     services.hasher._hasher = counting
@@ -156,7 +158,9 @@ def test_a_flow_cannot_be_continued_from_another_browser(services: Services, cli
     response = thief.get(f"/signin?flow={flow_id}")
     assert response.status_code == 400
     assert "expired" in response.text
-    response = thief.post("/signin/password", data={**form.fields, "password": DEFAULT_PASSWORD}, follow_redirects=False)
+    response = thief.post(
+        "/signin/password", data={**form.fields, "password": DEFAULT_PASSWORD}, follow_redirects=False
+    )
     assert response.status_code == 403
 
 

@@ -29,7 +29,9 @@ def wait_until_up(url: str, timeout: float = 30.0, process: subprocess.Popen[byt
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"server exited early with {process.returncode}: {process.stderr.read().decode() if process.stderr else ''}")
+            raise RuntimeError(
+                f"server exited early with {process.returncode}: {process.stderr.read().decode() if process.stderr else ''}"
+            )
         try:
             if httpx.get(url, timeout=1.0).status_code < 500:
                 return

@@ -44,8 +44,12 @@ def test_production_refuses_to_start_without_keys_and_lists_every_problem() -> N
     with pytest.raises(ConfigurationError) as caught:
         load_settings(env)
     message = caught.value.message
-    for expected in ("LIMEN_SECRET_KEY is required", "LIMEN_ENCRYPTION_KEYS is required",
-                     "LIMEN_ARGON2_TIME_COST='zero' is not a whole number", "LIMEN_BOGUS is not a Limen setting"):
+    for expected in (
+        "LIMEN_SECRET_KEY is required",
+        "LIMEN_ENCRYPTION_KEYS is required",
+        "LIMEN_ARGON2_TIME_COST='zero' is not a whole number",
+        "LIMEN_BOGUS is not a Limen setting",
+    ):
         assert expected in message
 
 

@@ -7,8 +7,22 @@ from pathlib import Path
 
 import limen
 
-FORBIDDEN = ("fastapi", "starlette", "sqlalchemy", "alembic", "httpx", "uvicorn", "limen.store", "limen.web",
-             "limen.protocols", "limen.service", "limen.cli", "limen.config", "limen.crypto", "limen.notify")
+FORBIDDEN = (
+    "fastapi",
+    "starlette",
+    "sqlalchemy",
+    "alembic",
+    "httpx",
+    "uvicorn",
+    "limen.store",
+    "limen.web",
+    "limen.protocols",
+    "limen.service",
+    "limen.cli",
+    "limen.config",
+    "limen.crypto",
+    "limen.notify",
+)
 
 
 def _imports(path: Path) -> list[str]:

@@ -79,7 +79,9 @@ def parse_authorize_request(db: Session, tenant_id: str, params: Mapping[str, li
     if not response_type:
         raise OAuthError("invalid_request", "The 'response_type' parameter is missing.")
     if response_type != "code":
-        raise OAuthError("unsupported_response_type", "Only the authorization code flow (response_type=code) is supported.")
+        raise OAuthError(
+            "unsupported_response_type", "Only the authorization code flow (response_type=code) is supported."
+        )
     response_mode = _single(params, "response_mode")
     if response_mode not in (None, "query"):
         raise OAuthError("invalid_request", "Only response_mode=query is supported.")

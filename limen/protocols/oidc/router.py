@@ -61,8 +61,24 @@ def discovery(request: Request) -> dict[str, Any]:
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": [
-            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "sid", "oid", "tid",
-            "name", "preferred_username", "given_name", "family_name", "email", "phone_number",
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "amr",
+            "acr",
+            "sid",
+            "oid",
+            "tid",
+            "name",
+            "preferred_username",
+            "given_name",
+            "family_name",
+            "email",
+            "phone_number",
         ],
         "prompt_values_supported": ["none", "login"],
         "authorization_response_iss_parameter_supported": True,
@@ -114,9 +130,7 @@ def _authorize_sync(request: Request, params: dict[str, list[str]]) -> Response:
                 return _error_page(request, exc)
             # The client and redirect URI were valid: re-read them to address the error there.
             partial = _redirect_target(params)
-            return RedirectResponse(
-                error_redirect(services, partial, exc.error, exc.description), status_code=303
-            )
+            return RedirectResponse(error_redirect(services, partial, exc.error, exc.description), status_code=303)
         now = services.clock.now()
         active = sessions.lookup(db, tenant_id, request.cookies.get(SESSION_COOKIE), now)
     if active is not None and auth.max_age is not None and active.row.auth_time + timedelta(seconds=auth.max_age) < now:
@@ -167,7 +181,15 @@ def _log_browser_sso(
         )
 
 
-def _log_refresh(request: Request, db: Any, app: Application, user: User | None, user_id: str, grant: Grant | None, error: SignInError) -> None:
+def _log_refresh(
+    request: Request,
+    db: Any,
+    app: Application,
+    user: User | None,
+    user_id: str,
+    grant: Grant | None,
+    error: SignInError,
+) -> None:
     """A refresh-token redemption is a non-interactive sign-in (Entra logs these separately)."""
     services = get_services(request)
     if user is None:
@@ -231,7 +253,9 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, st
         client_id, secret = unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
         # RFC 6749 §2.3: a client must not use more than one authentication method per request.
         if "client_secret" in form:
-            raise OAuthError("invalid_request", "Use one client authentication method: Basic or client_secret, not both.")
+            raise OAuthError(
+                "invalid_request", "Use one client authentication method: Basic or client_secret, not both."
+            )
         if form.get("client_id") not in (None, client_id):
             raise OAuthError("invalid_request", "client_id in the body differs from the Basic credentials.")
         return client_id, secret
@@ -287,7 +311,9 @@ def _token_sync(request: Request, form: dict[str, str]) -> Response:
                 unknown = [s for s in form.get("scope", "").split() if s not in SUPPORTED_SCOPES]
                 if unknown:
                     raise OAuthError("invalid_scope", f"Unsupported scope: {' '.join(unknown)[:200]}.")
-                grant = Grant(user=None, scope=form.get("scope", ""), methods=(), nonce=None, session_id=None, family_id=None)
+                grant = Grant(
+                    user=None, scope=form.get("scope", ""), methods=(), nonce=None, session_id=None, family_id=None
+                )
             elif not grant_type:
                 raise OAuthError("invalid_request", "The 'grant_type' parameter is missing.")
             else:
@@ -317,12 +343,18 @@ def userinfo(request: Request) -> Response:
     try:
         claims = jwt.verify(services, tenant_id, presented.strip(), typ="at+jwt")
     except jwt.InvalidToken:
-        return JSONResponse({"error": "invalid_token", "error_description": "The access token is invalid."}, 401, challenge)
+        return JSONResponse(
+            {"error": "invalid_token", "error_description": "The access token is invalid."}, 401, challenge
+        )
     now = int(services.clock.now().timestamp())
     if claims.get("iss") != services.settings.issuer or claims.get("aud") != services.settings.issuer:
-        return JSONResponse({"error": "invalid_token", "error_description": "Wrong issuer or audience."}, 401, challenge)
+        return JSONResponse(
+            {"error": "invalid_token", "error_description": "Wrong issuer or audience."}, 401, challenge
+        )
     if not isinstance(claims.get("exp"), int) or claims["exp"] <= now:
-        return JSONResponse({"error": "invalid_token", "error_description": "The access token expired."}, 401, challenge)
+        return JSONResponse(
+            {"error": "invalid_token", "error_description": "The access token expired."}, 401, challenge
+        )
     scopes = set(str(claims.get("scope", "")).split())
     if "openid" not in scopes:
         return JSONResponse(
@@ -333,7 +365,9 @@ def userinfo(request: Request) -> Response:
     with services.db() as db:
         user = db.get(User, str(claims.get("sub", "")))
         if user is None or user.tenant_id != tenant_id or not user.account_enabled:
-            return JSONResponse({"error": "invalid_token", "error_description": "The user can no longer sign in."}, 401, challenge)
+            return JSONResponse(
+                {"error": "invalid_token", "error_description": "The user can no longer sign in."}, 401, challenge
+            )
         return JSONResponse(profile_claims(user, scopes, tenant_id), headers=NO_STORE)
 
 
@@ -356,10 +390,20 @@ def _logout_sync(request: Request, params: dict[str, str]) -> Response:
             # Expired hints are fine; access tokens are not ID tokens, though they carry the same sid.
             hint_claims = jwt.verify(services, tenant_id, params["id_token_hint"], typ="JWT")
         except jwt.InvalidToken:
-            return page(request, "error.html", {"title": "Sign-out request not valid", "message": "The id_token_hint is not a token Limen issued."}, status=400)
+            return page(
+                request,
+                "error.html",
+                {"title": "Sign-out request not valid", "message": "The id_token_hint is not a token Limen issued."},
+                status=400,
+            )
     client_id = params.get("client_id") or str(hint_claims.get("aud", "")) or None
     if params.get("client_id") and hint_claims and hint_claims.get("aud") != params["client_id"]:
-        return page(request, "error.html", {"title": "Sign-out request not valid", "message": "client_id does not match the id_token_hint."}, status=400)
+        return page(
+            request,
+            "error.html",
+            {"title": "Sign-out request not valid", "message": "client_id does not match the id_token_hint."},
+            status=400,
+        )
     target = params.get("post_logout_redirect_uri")
     app: Application | None = None
     with services.db() as db:
@@ -369,7 +413,15 @@ def _logout_sync(request: Request, params: dict[str, str]) -> Response:
     if target is not None:
         allowed = ([*all_redirect_uris(app), *([app.logout_url] if app.logout_url else [])]) if app else []
         if target not in allowed:
-            return page(request, "error.html", {"title": "Sign-out request not valid", "message": "post_logout_redirect_uri is not registered for this application."}, status=400)
+            return page(
+                request,
+                "error.html",
+                {
+                    "title": "Sign-out request not valid",
+                    "message": "post_logout_redirect_uri is not registered for this application.",
+                },
+                status=400,
+            )
 
     # Without proof that the request comes from the session's own client, ask the person first:
     # otherwise any page could sign users out (logout CSRF).
@@ -377,8 +429,18 @@ def _logout_sync(request: Request, params: dict[str, str]) -> Response:
     confirmed = request.method == "POST" and csrf_ok(request, "logout", session_cookie, params.get("csrf_token"))
     proven = active is not None and hint_claims.get("sid") == active.sid
     if active is not None and not (confirmed or proven):
-        carry = {k: v for k, v in params.items() if k in ("id_token_hint", "post_logout_redirect_uri", "state", "client_id")}
-        return page(request, "logout_confirm.html", {"csrf": csrf_token(request, "logout", session_cookie), "carry": carry, "app_name": app.display_name if app else ""})
+        carry = {
+            k: v for k, v in params.items() if k in ("id_token_hint", "post_logout_redirect_uri", "state", "client_id")
+        }
+        return page(
+            request,
+            "logout_confirm.html",
+            {
+                "csrf": csrf_token(request, "logout", session_cookie),
+                "carry": carry,
+                "app_name": app.display_name if app else "",
+            },
+        )
     if active is not None:
         with transaction(services.db) as db:
             sessions.revoke(db, active.row.id, services.clock.now())

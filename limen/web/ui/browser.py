@@ -45,7 +45,9 @@ def set_cookie(request: Request, response: Response, name: str, value: str, *, m
 
 
 def clear_cookie(request: Request, response: Response, name: str) -> None:
-    response.delete_cookie(name, path="/", secure=get_services(request).settings.cookie_secure, httponly=True, samesite="lax")
+    response.delete_cookie(
+        name, path="/", secure=get_services(request).settings.cookie_secure, httponly=True, samesite="lax"
+    )
 
 
 def csrf_token(request: Request, scope: str, browser_secret: str) -> str:

@@ -57,7 +57,10 @@ def forbidden(request: Request) -> Response:
     return page(
         request,
         "error.html",
-        {"title": "Request refused", "message": "The form was not valid for this browser. Reload the page and try again."},
+        {
+            "title": "Request refused",
+            "message": "The form was not valid for this browser. Reload the page and try again.",
+        },
         status=403,
     )
 

@@ -43,7 +43,9 @@ def test_blank_or_overlong_username_stays_on_identify_with_a_notice(username: st
         (SignInError.USER_DISABLED, m.Notice.ACCOUNT_DISABLED),
     ],
 )
-def test_failed_first_factor_logs_its_code_and_shows_a_non_revealing_notice(error: SignInError, notice: m.Notice) -> None:
+def test_failed_first_factor_logs_its_code_and_shows_a_non_revealing_notice(
+    error: SignInError, notice: m.Notice
+) -> None:
     state, effects = m.advance(at_password(), m.FirstFactorChecked(error=error), NOW)
     assert state.stage is m.Stage.PASSWORD
     assert state.failures == 1
