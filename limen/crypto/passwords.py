@@ -5,6 +5,8 @@ callers on the event loop must run it in a worker thread (see limen.service.sign
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher, Type
@@ -19,32 +21,41 @@ class Verification:
 
 
 class Argon2Hasher:
-    def __init__(self, *, memory_kib: int = 19456, time_cost: int = 2, parallelism: int = 1) -> None:
+    def __init__(
+        self, *, memory_kib: int = 19456, time_cost: int = 2, parallelism: int = 1, max_concurrency: int | None = None
+    ) -> None:
         self._hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
         )
+        # argon2 is memory-hard: many hashes at once only evict each other from the CPU caches (and
+        # cost m KiB each). Beyond one per core, callers wait their turn instead.
+        self.max_concurrency = max_concurrency or os.cpu_count() or 1
+        self._slots = threading.BoundedSemaphore(self.max_concurrency)
         # Verifying against this hash makes an unknown username cost the same as a wrong password.
         self._dummy_hash = self._hasher.hash("limen-timing-equaliser")
 
     def hash(self, password: str) -> str:
-        return self._hasher.hash(password)
+        with self._slots:
+            return self._hasher.hash(password)
 
     def verify(self, stored_hash: str | None, password: str) -> Verification:
         """Check `password`; with no stored hash, burn the same time and fail."""
-        if stored_hash is None:
-            self._burn(password)
-            return Verification(ok=False)
-        try:
-            self._hasher.verify(stored_hash, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            return Verification(ok=False)
-        if self._hasher.check_needs_rehash(stored_hash):
-            return Verification(ok=True, new_hash=self._hasher.hash(password))
-        return Verification(ok=True)
+        with self._slots:
+            if stored_hash is None:
+                self._burn(password)
+                return Verification(ok=False)
+            try:
+                self._hasher.verify(stored_hash, password)
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                return Verification(ok=False)
+            if self._hasher.check_needs_rehash(stored_hash):
+                return Verification(ok=True, new_hash=self._hasher.hash(password))
+            return Verification(ok=True)
 
     def dummy_verify(self, password: str) -> None:
         """Spend one verification's worth of time, for accounts that do not exist or cannot sign in."""
-        self._burn(password)
+        with self._slots:
+            self._burn(password)
 
     def _burn(self, password: str) -> None:
         with contextlib.suppress(VerificationError):

@@ -194,13 +194,18 @@ def _descendants(tenant_id: str, group_id: str) -> sa.CTE:
     return descendants.union(step)
 
 
+# Built once with bind parameters: constructing a recursive CTE and its cache key costs more than
+# running it, and this runs at every sign-in.
+_ANCESTORS = ancestors_cte(sa.bindparam("tenant_id"), sa.bindparam("member_id"))  # type: ignore[arg-type]
+MEMBER_OF_TRANSITIVE = sa.select(_ANCESTORS.c.group_id)
+
+
 def member_of_transitive(db: Session, tenant_id: str, object_id: str) -> set[str]:
     """Ids of all groups a user (or group) belongs to, through any depth of nesting: one query.
 
     Used at every sign-in (Conditional Access conditions on groups, roles through groups).
     """
-    ancestors = ancestors_cte(tenant_id, object_id)
-    return set(db.scalars(sa.select(ancestors.c.group_id)))
+    return set(db.scalars(MEMBER_OF_TRANSITIVE, {"tenant_id": tenant_id, "member_id": object_id}))
 
 
 def add_member(db: Session, tenant_id: str, group_id: str, member_id: str) -> DirectoryObject:

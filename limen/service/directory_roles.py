@@ -122,19 +122,26 @@ def delete_role_assignment(db: Session, tenant_id: str, assignment_id: str) -> N
     db.flush()
 
 
-def role_ids_of(db: Session, tenant_id: str, user_id: str) -> set[str]:
-    """Template ids of every role the user holds, directly or through any group at any depth: one query."""
-    ancestors = ancestors_cte(tenant_id, user_id)
+def _role_ids_statement() -> sa.Select[str]:
+    ancestors = ancestors_cte(sa.bindparam("tenant_id"), sa.bindparam("user_id"))  # type: ignore[arg-type]
     # One IN list (the user and their groups) rather than an OR, so that the (tenant_id, principal_id, ...)
     # unique index finds each principal's rows directly instead of scanning the tenant's assignments.
-    principals = sa.union(sa.select(sa.literal(user_id)), sa.select(ancestors.c.group_id))
-    stmt = (
+    principals = sa.union(sa.select(sa.bindparam("user_id", type_=sa.String)), sa.select(ancestors.c.group_id))
+    return (
         sa.select(RoleAssignment.role_definition_id)
         .where(
-            RoleAssignment.tenant_id == tenant_id,
+            RoleAssignment.tenant_id == sa.bindparam("tenant_id"),
             RoleAssignment.directory_scope_id == TENANT_SCOPE,
             RoleAssignment.principal_id.in_(principals),
         )
         .distinct()
     )
-    return set(db.scalars(stmt))
+
+
+# Built once: it runs at every sign-in, and building the statement costs more than executing it.
+ROLE_IDS_OF = _role_ids_statement()
+
+
+def role_ids_of(db: Session, tenant_id: str, user_id: str) -> set[str]:
+    """Template ids of every role the user holds, directly or through any group at any depth: one query."""
+    return set(db.scalars(ROLE_IDS_OF, {"tenant_id": tenant_id, "user_id": user_id}))

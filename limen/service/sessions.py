@@ -28,6 +28,9 @@ class ActiveSession:
         return self.row.id[:32]
 
 
+_INSERT = sa.insert(BrowserSession.metadata.tables["browser_sessions"])
+
+
 def create(
     db: Session,
     *,
@@ -40,7 +43,8 @@ def create(
     """Start a session and return the cookie value. A fresh id each time: ids rotate on sign-in."""
     token = new_secret(32)
     db.execute(
-        sa.insert(BrowserSession).values(
+        _INSERT,
+        dict(
             id=secret_hash(token),
             tenant_id=tenant_id,
             user_id=user_id,
@@ -49,7 +53,7 @@ def create(
             created_at=now,
             expires_at=now + lifetime,
             revoked_at=None,
-        )
+        ),
     )
     return token
 

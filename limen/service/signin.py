@@ -36,6 +36,28 @@ PORTAL_APP_NAME = "Limen My Account"
 PASSWORD_METHOD = "password"  # noqa: S105 - a method name, not a secret
 SWEEP_ONE_IN = 100
 
+# The hot path's statements, built once with bind parameters: building a statement and its cache key
+# costs more than running it, and sign-in throughput is a stated target (bench/signin_throughput.py).
+_FLOWS = SignInFlow.metadata.tables["signin_flows"]
+_USERS = User.metadata.tables["users"]
+Flow = sa.Row[Any]
+_INSERT_FLOW = sa.insert(_FLOWS)
+_SELECT_FLOW = sa.select(_FLOWS).where(_FLOWS.c.id == sa.bindparam("flow_id"))
+_UPDATE_FLOW = (
+    sa.update(_FLOWS)
+    .where(_FLOWS.c.id == sa.bindparam("flow_id"))
+    .values(state=sa.bindparam("new_state", type_=_FLOWS.c.state.type))
+)
+_DELETE_FLOW = sa.delete(_FLOWS).where(_FLOWS.c.id == sa.bindparam("flow_id"))
+_SELECT_ACCOUNT = sa.select(
+    User.id, User.user_principal_name, User.display_name, User.password_hash, User.account_enabled
+).where(User.tenant_id == sa.bindparam("tenant_id"), User.upn_key == sa.bindparam("upn_key"))
+_MARK_SIGNED_IN = (
+    sa.update(_USERS)
+    .where(_USERS.c.id == sa.bindparam("user_id"))
+    .values(last_sign_in_at=sa.bindparam("now", type_=_USERS.c.last_sign_in_at.type))
+)
+
 
 @dataclass(frozen=True)
 class RequestMeta:
@@ -71,6 +93,12 @@ class Completed:
 
 
 def start_flow(services: Services, tenant_id: str, browser_token: str, authorize_request: dict[str, Any] | None) -> str:
+    """Start a sign-in flow bound to this browser; return its id."""
+    return begin(services, tenant_id, browser_token, authorize_request).flow_id
+
+
+def begin(services: Services, tenant_id: str, browser_token: str, authorize_request: dict[str, Any] | None) -> FlowView:
+    """Start a sign-in flow bound to this browser and return it, ready to render."""
     now = services.clock.now()
     flow_id = new_id()
     with transaction(services.db) as db:
@@ -78,25 +106,26 @@ def start_flow(services: Services, tenant_id: str, browser_token: str, authorize
         # and without a delete on every request.
         if secrets.randbelow(SWEEP_ONE_IN) == 0:
             db.execute(sa.delete(SignInFlow).where(SignInFlow.expires_at <= now))
-        db.add(
-            SignInFlow(
-                id=flow_id,
-                tenant_id=tenant_id,
-                browser_binding=secret_hash(browser_token),
-                state=machine.SignInState().to_json(),
-                authorize_request=authorize_request,
-                created_at=now,
-                expires_at=now + timedelta(minutes=services.settings.signin_flow_minutes),
-            )
+        db.execute(
+            _INSERT_FLOW,
+            {
+                "id": flow_id,
+                "tenant_id": tenant_id,
+                "browser_binding": secret_hash(browser_token),
+                "state": machine.SignInState().to_json(),
+                "authorize_request": authorize_request,
+                "created_at": now,
+                "expires_at": now + timedelta(minutes=services.settings.signin_flow_minutes),
+            },
         )
-    return flow_id
+    return FlowView(flow_id, machine.SignInState(), authorize_request)
 
 
-def _load(db: Session, services: Services, tenant_id: str, flow_id: str, browser_token: str) -> SignInFlow | None:
+def _load(db: Session, services: Services, tenant_id: str, flow_id: str, browser_token: str) -> Flow | None:
     parsed = parse_guid(flow_id) if flow_id else None
     if parsed is None or not browser_token:
         return None
-    flow = db.get(SignInFlow, parsed)
+    flow = db.execute(_SELECT_FLOW, {"flow_id": parsed}).first()
     if flow is None or flow.tenant_id != tenant_id or flow.expires_at <= services.clock.now():
         return None
     if not constant_time_equals(flow.browser_binding, secret_hash(browser_token)):
@@ -113,8 +142,8 @@ def load_flow(services: Services, tenant_id: str, flow_id: str, browser_token: s
         return FlowView(flow.id, machine.SignInState.from_json(flow.state), flow.authorize_request)
 
 
-def _save(db: Session, flow: SignInFlow, state: machine.SignInState) -> None:
-    flow.state = state.to_json()
+def _save(db: Session, flow: Flow, state: machine.SignInState) -> None:
+    db.execute(_UPDATE_FLOW, {"flow_id": flow.id, "new_state": state.to_json()})
 
 
 def submit_username(
@@ -164,11 +193,7 @@ class _Account:
 
 
 def _find_account(db: Session, tenant_id: str, username: str) -> _Account | None:
-    row = db.execute(
-        sa.select(User.id, User.user_principal_name, User.display_name, User.password_hash, User.account_enabled).where(
-            User.tenant_id == tenant_id, User.upn_key == upn_key(username)
-        )
-    ).first()
+    row = db.execute(_SELECT_ACCOUNT, {"tenant_id": tenant_id, "upn_key": upn_key(username)}).first()
     return _Account(*row) if row is not None else None
 
 
@@ -244,7 +269,7 @@ def submit_password(
             event = next_event
         if session_token is not None and state.user_id is not None:
             authorize_request = flow.authorize_request
-            db.execute(sa.delete(SignInFlow).where(SignInFlow.id == flow.id))
+            db.execute(_DELETE_FLOW, {"flow_id": flow.id})
             return Completed(session_token=session_token, user_id=state.user_id, authorize_request=authorize_request)
         _save(db, flow, state)
         return FlowView(flow.id, state, flow.authorize_request, notice)
@@ -259,19 +284,23 @@ def _result_detail(error: SignInError) -> str:
 
 
 def _decide(
-    db: Session, services: Services, tenant_id: str, state: machine.SignInState, flow: SignInFlow, meta: RequestMeta
+    db: Session, services: Services, tenant_id: str, state: machine.SignInState, flow: Flow, meta: RequestMeta
 ) -> Decision:
     assert state.user_id is not None
+    policies = PolicySet()
+    # Directory facts cost two recursive queries; load them only when some policy can look at them.
+    groups = member_of_transitive(db, tenant_id, state.user_id) if policies.needs_directory else set()
+    roles = role_ids_of(db, tenant_id, state.user_id) if policies.needs_directory else set()
     context = SignInContext(
         tenant_id=tenant_id,
         user_id=state.user_id,
-        group_ids=frozenset(member_of_transitive(db, tenant_id, state.user_id)),
-        role_ids=frozenset(role_ids_of(db, tenant_id, state.user_id)),
+        group_ids=frozenset(groups),
+        role_ids=frozenset(roles),
         app_id=_app_id(flow.authorize_request),
         client_app_type=meta.client_app_type,
         ip_address=meta.ip_address,
     )
-    return decide(context, PolicySet(), services.clock.now())
+    return decide(context, policies, services.clock.now())
 
 
 def _app_id(authorize_request: dict[str, Any] | None) -> str:
@@ -281,7 +310,7 @@ def _app_id(authorize_request: dict[str, Any] | None) -> str:
 def _record(
     state: machine.SignInState,
     account: _Account | None,
-    flow: SignInFlow,
+    flow: Flow,
     error: SignInError,
     detail: AuthenticationDetail,
     meta: RequestMeta,
@@ -310,8 +339,7 @@ def _record(
 
 
 def _after_success(db: Session, user_id: str, new_hash: str | None, now: datetime) -> None:
-    values: dict[str, Any] = {"last_sign_in_at": now}
+    db.execute(_MARK_SIGNED_IN, {"user_id": user_id, "now": now})
     if new_hash is not None:
         # Transparent rehash: the parameters changed since this hash was made (config or upgrade).
-        values["password_hash"] = new_hash
-    db.execute(sa.update(User).where(User.id == user_id).values(**values))
+        db.execute(sa.update(User).where(User.id == user_id).values(password_hash=new_hash))

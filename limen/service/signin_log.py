@@ -14,11 +14,14 @@ from limen.domain.signin_log import AuthenticationDetail, SignInError, SignInRec
 from limen.domain.user_agent import device_detail
 from limen.store.models import SignInRow
 
+_INSERT = sa.insert(SignInRow.metadata.tables["sign_ins"])
+
 
 def append(db: Session, tenant_id: str, record: SignInRecord) -> None:
-    # A plain INSERT: the log is append-only, so the ORM's unit of work would only add cost.
+    # A plain, prebuilt INSERT: the log is append-only, so the ORM's unit of work would only add cost.
     db.execute(
-        sa.insert(SignInRow).values(
+        _INSERT,
+        dict(
             id=record.id,
             tenant_id=tenant_id,
             created_at=record.created_at,
@@ -45,7 +48,7 @@ def append(db: Session, tenant_id: str, record: SignInRecord) -> None:
             risk_event_types=list(record.risk_event_types),
             location=record.location,
             device_detail=record.device_detail,
-        )
+        ),
     )
 
 

@@ -48,9 +48,11 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     app.add_middleware(AccessLogMiddleware)
     install_graph_error_handlers(app)
-    app.include_router(graph_router)
-    app.include_router(oidc_router)
+    # Routes match in order: the sign-in pages and OIDC endpoints (the hot paths) come before the
+    # many admin API routes.
     app.include_router(ui_router)
+    app.include_router(oidc_router)
+    app.include_router(graph_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 

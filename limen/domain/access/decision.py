@@ -22,7 +22,11 @@ class ClientAppType(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SignInContext:
-    """Everything `decide` may look at; gathered by the service layer after the first factor."""
+    """Everything `decide` may look at; gathered by the service layer after the first factor.
+
+    `group_ids` and `role_ids` are filled only when the policy set `needs_directory`; a policy set
+    that does not look at them gets empty sets.
+    """
 
     tenant_id: str
     user_id: str
@@ -40,6 +44,11 @@ class PolicySet:
 
     version: int = 0
     policies: tuple[object, ...] = ()
+
+    @property
+    def needs_directory(self) -> bool:
+        """Whether any policy can look at the user's groups or roles (so the caller must load them)."""
+        return bool(self.policies)
 
 
 class Outcome(StrEnum):

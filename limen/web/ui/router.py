@@ -95,9 +95,7 @@ def signin_page(request: Request, flow: str | None = None) -> Response:
         # A sign-in to Limen's own account page. Rendered at once: no redirect round trip.
         placeholder = Response()
         browser = ensure_browser_token(request, placeholder)
-        flow_id = signin_service.start_flow(services, tenant_id, browser, None)
-        view = signin_service.load_flow(services, tenant_id, flow_id, browser)
-        assert view is not None
+        view = signin_service.begin(services, tenant_id, browser, None)
         response = render_flow(request, view, browser)
         for name, value in placeholder.headers.items():
             if name == "set-cookie":

@@ -106,3 +106,13 @@ def test_state_round_trips_through_json_and_unknown_versions_restart() -> None:
     assert m.SignInState.from_json(state.to_json()) == state
     future = {**state.to_json(), "version": m.STATE_VERSION + 1}
     assert m.SignInState.from_json(future) == m.SignInState()
+
+
+def test_an_empty_policy_set_needs_no_directory_facts_and_allows() -> None:
+    from limen.domain.access.decision import NO_POLICY_DECISION, ClientAppType, PolicySet, SignInContext, decide
+
+    context = SignInContext("t", "u", frozenset(), frozenset(), "app", ClientAppType.BROWSER, "192.0.2.1")
+    assert not PolicySet().needs_directory
+    assert PolicySet(policies=(object(),)).needs_directory
+    assert decide(context, PolicySet(), NOW) == NO_POLICY_DECISION
+    assert NO_POLICY_DECISION.outcome is Outcome.ALLOW and not NO_POLICY_DECISION.requirements
