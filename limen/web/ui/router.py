@@ -95,8 +95,8 @@ def signin_page(request: Request, flow: str | None = None) -> Response:
         # A sign-in to Limen's own account page. Rendered at once: no redirect round trip.
         placeholder = Response()
         browser = ensure_browser_token(request, placeholder)
-        view = signin_service.begin(services, tenant_id, browser, None)
-        response = render_flow(request, view, browser)
+        started = signin_service.begin(services, tenant_id, browser, None)
+        response = render_flow(request, started, browser)
         for name, value in placeholder.headers.items():
             if name == "set-cookie":
                 response.headers.append(name, value)
