@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import click
 import typer
 from rich.console import Console
 
@@ -27,23 +26,22 @@ def settings_or_exit() -> Settings:
         raise typer.Exit(2) from None
 
 
-def services_for_command() -> Services:
-    """Services whose connection pool is closed when the command ends, however it ends."""
+@contextmanager
+def command_services(*, require_schema: bool = True) -> Iterator[Services]:
+    """Services for one CLI command, with its connection pool closed when the command ends.
+
+    With `require_schema`, the schema must be current and the default tenant is ensured.
+    """
     services = build_services(settings_or_exit())
-    context = click.get_current_context(silent=True)
-    if context is not None:
-        context.call_on_close(services.engine.dispose)
-    return services
-
-
-def services_or_exit(*, require_schema: bool = True) -> Services:
-    """Services for a CLI command; the schema must be current and the default tenant exist."""
-    services = services_for_command()
-    if require_schema and not migrate.is_up_to_date(services.engine):
-        err_console.print("[red]The database schema is not up to date: run `limen db upgrade` first.[/red]")
-        raise typer.Exit(2)
-    ensure_default_tenant(services)
-    return services
+    try:
+        if require_schema:
+            if not migrate.is_up_to_date(services.engine):
+                err_console.print("[red]The database schema is not up to date: run `limen db upgrade` first.[/red]")
+                raise typer.Exit(2)
+            ensure_default_tenant(services)
+        yield services
+    finally:
+        services.engine.dispose()
 
 
 @contextmanager

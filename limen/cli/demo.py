@@ -56,6 +56,7 @@ def demo(
     console.print(f"Database:         {settings.database_url}", soft_wrap=True)
     console.print(table)
     if seed_only:
+        services.engine.dispose()
         return
 
     rp = create_rp_app(

@@ -27,7 +27,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.orm import Session
 
-from limen.cli._common import console, err_console, friendly_errors, services_or_exit
+from limen.cli._common import command_services, console, err_console, friendly_errors
 from limen.domain.directory import find_role, role_catalogue
 from limen.domain.errors import NotFound, ValidationFailed
 from limen.domain.ids import parse_guid
@@ -59,13 +59,8 @@ def register(app: typer.Typer) -> None:
 @contextmanager
 def _context() -> Iterator[tuple[Services, str]]:
     """Services and the default tenant for one command; the engine is closed when the command ends."""
-    services = services_or_exit()
-    try:
+    with command_services() as services:
         yield services, default_tenant_id(services)
-    finally:
-        # Close the pool at once, so that repeated commands in one process (tests, scripts) leave no
-        # database connections open behind them.
-        services.engine.dispose()
 
 
 def _ask_password(given: str | None, prompt: bool) -> str | None:

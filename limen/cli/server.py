@@ -7,7 +7,7 @@ import os
 import typer
 from cryptography.fernet import Fernet
 
-from limen.cli._common import console, err_console, services_for_command, services_or_exit, settings_or_exit
+from limen.cli._common import command_services, console, err_console, settings_or_exit
 from limen.logging_config import logging_config
 from limen.service import keys as keys_service
 from limen.service.context import build_services
@@ -71,26 +71,26 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or upgrade the schema to the latest revision (safe to run repeatedly)."""
-    services = services_for_command()
-    before = migrate.current_revision(services.engine)
-    migrate.upgrade(services.engine)
-    tenant = ensure_default_tenant(services)
-    keys_service.ensure_signing_key(services, tenant.id)
-    after = migrate.current_revision(services.engine)
-    if before == after:
-        console.print(f"Database is up to date (revision {after}).")
-    else:
-        console.print(f"Database upgraded from {before or 'empty'} to {after}.")
+    with command_services(require_schema=False) as services:
+        before = migrate.current_revision(services.engine)
+        migrate.upgrade(services.engine)
+        tenant = ensure_default_tenant(services)
+        keys_service.ensure_signing_key(services, tenant.id)
+        after = migrate.current_revision(services.engine)
+        if before == after:
+            console.print(f"Database is up to date (revision {after}).")
+        else:
+            console.print(f"Database upgraded from {before or 'empty'} to {after}.")
 
 
 @db_app.command("status")
 def db_status() -> None:
     """Show the schema revision and whether it is current."""
-    services = services_for_command()
-    current, head = migrate.current_revision(services.engine), migrate.head_revision()
-    console.print(f"current: {current or 'empty'}\nlatest:  {head}")
-    if current != head:
-        raise typer.Exit(1)
+    with command_services(require_schema=False) as services:
+        current, head = migrate.current_revision(services.engine), migrate.head_revision()
+        console.print(f"current: {current or 'empty'}\nlatest:  {head}")
+        if current != head:
+            raise typer.Exit(1)
 
 
 @keys_app.command("rotate")
@@ -102,10 +102,10 @@ def keys_rotate(
     """Add a new token-signing key; older keys stay published for the configured overlap."""
     from datetime import timedelta
 
-    services = services_or_exit()
-    tenant = ensure_default_tenant(services)
-    key = keys_service.rotate(services, tenant.id, activate_after=timedelta(hours=activate_after_hours))
-    console.print(f"New signing key {key.id} signs from {key.active_from:%Y-%m-%d %H:%M} UTC.")
+    with command_services() as services:
+        tenant = ensure_default_tenant(services)
+        key = keys_service.rotate(services, tenant.id, activate_after=timedelta(hours=activate_after_hours))
+        console.print(f"New signing key {key.id} signs from {key.active_from:%Y-%m-%d %H:%M} UTC.")
 
 
 @keys_app.command("revoke")
@@ -113,11 +113,11 @@ def keys_revoke(kid: str = typer.Argument(..., help="The kid to withdraw (see `l
     """Withdraw a compromised signing key at once (tokens it signed stop verifying)."""
     from limen.cli._common import friendly_errors
 
-    services = services_or_exit()
-    tenant = ensure_default_tenant(services)
-    with friendly_errors():
-        keys_service.revoke(services, tenant.id, kid)
-    console.print(f"Signing key {kid} withdrawn from JWKS; a current key signs from now on.")
+    with command_services() as services:
+        tenant = ensure_default_tenant(services)
+        with friendly_errors():
+            keys_service.revoke(services, tenant.id, kid)
+        console.print(f"Signing key {kid} withdrawn from JWKS; a current key signs from now on.")
 
 
 @keys_app.command("list")
@@ -125,18 +125,18 @@ def keys_list() -> None:
     """List signing keys with their activation and retirement times."""
     from rich.table import Table
 
-    services = services_or_exit()
-    tenant = ensure_default_tenant(services)
-    table = Table("kid", "algorithm", "created", "signs from", "retires")
-    for key in keys_service.list_keys(services, tenant.id):
-        table.add_row(
-            key.id,
-            key.algorithm,
-            f"{key.created_at:%Y-%m-%d %H:%M}",
-            f"{key.active_from:%Y-%m-%d %H:%M}",
-            f"{key.retire_at:%Y-%m-%d %H:%M}" if key.retire_at else "-",
-        )
-    console.print(table)
+    with command_services() as services:
+        tenant = ensure_default_tenant(services)
+        table = Table("kid", "algorithm", "created", "signs from", "retires")
+        for key in keys_service.list_keys(services, tenant.id):
+            table.add_row(
+                key.id,
+                key.algorithm,
+                f"{key.created_at:%Y-%m-%d %H:%M}",
+                f"{key.active_from:%Y-%m-%d %H:%M}",
+                f"{key.retire_at:%Y-%m-%d %H:%M}" if key.retire_at else "-",
+            )
+        console.print(table)
 
 
 @keys_app.command("generate-encryption-key")
@@ -154,20 +154,20 @@ def keys_reencrypt() -> None:
     from limen.store.db import transaction
     from limen.store.models import SigningKey
 
-    services = services_or_exit()
-    count = 0
-    try:
-        with transaction(services.db) as db:
-            for key in db.scalars(sa.select(SigningKey)):
-                key.private_jwk_encrypted = services.vault.rotate(key.private_jwk_encrypted)
-                count += 1
-    except DecryptionFailed:
-        err_console.print(
-            "[red]error:[/red] a stored secret cannot be decrypted with any key in LIMEN_ENCRYPTION_KEYS. "
-            "Keep the old key in the list (after the new one) until re-encryption succeeds. Nothing was changed."
-        )
-        raise typer.Exit(1) from None
-    console.print(f"Re-encrypted {count} signing key(s).")
+    with command_services() as services:
+        count = 0
+        try:
+            with transaction(services.db) as db:
+                for key in db.scalars(sa.select(SigningKey)):
+                    key.private_jwk_encrypted = services.vault.rotate(key.private_jwk_encrypted)
+                    count += 1
+        except DecryptionFailed:
+            err_console.print(
+                "[red]error:[/red] a stored secret cannot be decrypted with any key in LIMEN_ENCRYPTION_KEYS. "
+                "Keep the old key in the list (after the new one) until re-encryption succeeds. Nothing was changed."
+            )
+            raise typer.Exit(1) from None
+        console.print(f"Re-encrypted {count} signing key(s).")
 
 
 @config_app.command("check")

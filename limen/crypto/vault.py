@@ -32,4 +32,7 @@ class Vault:
 
     def rotate(self, token: bytes) -> bytes:
         """Re-encrypt under the primary key."""
-        return self._fernet.rotate(token)
+        try:
+            return self._fernet.rotate(token)
+        except InvalidToken as exc:
+            raise DecryptionFailed("cannot decrypt with the configured LIMEN_ENCRYPTION_KEYS") from exc
