@@ -32,7 +32,7 @@ _INSERT = sa.insert(BrowserSession.metadata.tables["browser_sessions"])
 
 
 def create(
-    db: Session,
+    db: Session | sa.Connection,
     *,
     tenant_id: str,
     user_id: str,

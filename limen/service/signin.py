@@ -1,7 +1,14 @@
 """The interactive sign-in use case: runs domain/signin.py's state machine against the store.
 
-Flows live in the database and are bound to the browser that started them (a hash of a random
-cookie), so any worker can continue any flow and a flow id seen in a URL is useless elsewhere.
+A flow is bound to the browser that started it (a random cookie) and expires. Its state between
+pages travels in the page itself, as a *sealed handle*: the flow id, tenant, expiry and the
+machine's state, authenticated with an HMAC keyed by the server secret and the browser's cookie.
+So the username step writes nothing, and a sign-in to Limen's own portal stores nothing until it
+succeeds. A handle from another browser, another tenant, after expiry or altered in any byte is
+refused. The database still holds what a handle cannot carry: the OIDC authorize request (flows
+started by /authorize have a row, keyed by the id in the /signin?flow= URL) and any state past the
+password step. When a sign-in completes, its row is deleted or, for a portal flow, a row is written
+as a spent marker: either way a replayed handle finds the flow gone, so each flow completes once.
 """
 
 from __future__ import annotations
@@ -17,16 +24,10 @@ from sqlalchemy.orm import Session
 
 from limen.crypto.tokens import constant_time_equals, secret_hash
 from limen.domain import signin as machine
-from limen.domain.access.decision import ClientAppType, Decision, PolicySet, SignInContext, decide
-from limen.domain.directory import upn_key
+from limen.domain.access.decision import ClientAppType
 from limen.domain.ids import new_id, parse_guid
-from limen.domain.session import CompletedMethod, is_multi_factor
-from limen.domain.signin_log import CLIENT_APP_USED, AuthenticationDetail, SignInError, SignInRecord
-from limen.domain.user_agent import device_detail
-from limen.service import sessions, signin_log
 from limen.service.context import Services
-from limen.service.directory import member_of_transitive, role_ids_of
-from limen.store.db import transaction
+from limen.service.signin_handles import CARRIED, Handle, needs_db, open_handle, seal
 from limen.store.models import SignInFlow, User
 
 #: Limen's own "My Account" portal, the application of sign-ins that did not come from a client.
@@ -49,6 +50,7 @@ _UPDATE_FLOW = (
     .values(state=sa.bindparam("new_state", type_=_FLOWS.c.state.type))
 )
 _DELETE_FLOW = sa.delete(_FLOWS).where(_FLOWS.c.id == sa.bindparam("flow_id"))
+_SWEEP_FLOWS = sa.delete(_FLOWS).where(_FLOWS.c.expires_at <= sa.bindparam("now", type_=_FLOWS.c.expires_at.type))
 _SELECT_ACCOUNT = sa.select(
     User.id, User.user_principal_name, User.display_name, User.password_hash, User.account_enabled
 ).where(User.tenant_id == sa.bindparam("tenant_id"), User.upn_key == sa.bindparam("upn_key"))
@@ -57,6 +59,9 @@ _MARK_SIGNED_IN = (
     .where(_USERS.c.id == sa.bindparam("user_id"))
     .values(last_sign_in_at=sa.bindparam("now", type_=_USERS.c.last_sign_in_at.type))
 )
+
+#: A Session or a Connection: the hot path runs Core statements on a bare Connection.
+Db = Session | sa.Connection
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,7 @@ class RequestMeta:
 
 @dataclass(frozen=True)
 class FlowView:
+    #: What the page's forms post back as `flow`: a sealed handle (see the module docstring).
     flow_id: str
     state: machine.SignInState
     authorize_request: dict[str, Any] | None
@@ -92,36 +98,128 @@ class Completed:
     authorize_request: dict[str, Any] | None
 
 
+@dataclass(frozen=True)
+class _Resolved:
+    handle: Handle
+    row: Flow | None
+    state: machine.SignInState
+
+    @property
+    def authorize_request(self) -> dict[str, Any] | None:
+        return self.row.authorize_request if self.row is not None else None
+
+    @property
+    def expires_at(self) -> int:
+        return int(self.row.expires_at.timestamp()) if self.row is not None else self.handle.expires_at
+
+
+def _resolve(db: Db | None, services: Services, tenant_id: str, value: str, browser_token: str) -> _Resolved | None:
+    """Open the handle and, for a stored flow, check and read its row. `db` may be None for a portal flow."""
+    handle = open_handle(services, tenant_id, value, browser_token)
+    if handle is None:
+        return None
+    if not handle.stored:
+        assert handle.state is not None
+        return _Resolved(handle, None, handle.state)
+    if db is None:
+        with services.engine.connect() as connection:
+            return _resolve_stored(connection, services, tenant_id, handle, browser_token)
+    return _resolve_stored(db, services, tenant_id, handle, browser_token)
+
+
+def _resolve_stored(db: Db, services: Services, tenant_id: str, handle: Handle, browser_token: str) -> _Resolved | None:
+    row = _load(db, services, tenant_id, handle.flow_id, browser_token)
+    if row is None:
+        return None
+    stored = machine.SignInState.from_json(row.state)
+    # The row wins once it holds a stage no handle carries: an older page cannot roll the flow back.
+    state = handle.state if handle.state is not None and stored.stage in CARRIED else stored
+    return _Resolved(handle, row, state)
+
+
+def _view(
+    db: Db | None,
+    services: Services,
+    browser_token: str,
+    resolved: _Resolved,
+    state: machine.SignInState,
+    notice: machine.Notice | None = None,
+) -> FlowView:
+    """A view of the new state with a fresh handle; a state no handle carries goes to the flow's row."""
+    handle = resolved.handle
+    if state.stage in CARRIED:
+        if resolved.row is not None and machine.SignInState.from_json(resolved.row.state).stage not in CARRIED:
+            assert db is not None
+            db.execute(_UPDATE_FLOW, {"flow_id": handle.flow_id, "new_state": state.to_json()})
+        sealed = Handle(handle.flow_id, handle.tenant_id, resolved.expires_at, handle.stored, state)
+    else:
+        assert db is not None
+        if resolved.row is not None:
+            db.execute(_UPDATE_FLOW, {"flow_id": handle.flow_id, "new_state": state.to_json()})
+        else:
+            _insert_row(db, services, handle, browser_token, state, None)
+        sealed = Handle(handle.flow_id, handle.tenant_id, resolved.expires_at, True, None)
+    return FlowView(seal(services, browser_token, sealed), state, resolved.authorize_request, notice)
+
+
+def _insert_row(
+    db: Db,
+    services: Services,
+    handle: Handle,
+    browser_token: str,
+    state: machine.SignInState,
+    authorize_request: dict[str, Any] | None,
+) -> None:
+    now = services.clock.now()
+    db.execute(
+        _INSERT_FLOW,
+        {
+            "id": handle.flow_id,
+            "tenant_id": handle.tenant_id,
+            "browser_binding": secret_hash(browser_token),
+            "state": state.to_json(),
+            "authorize_request": authorize_request,
+            "created_at": now,
+            "expires_at": datetime.fromtimestamp(handle.expires_at, tz=now.tzinfo),
+        },
+    )
+
+
+# Use cases ------------------------------------------------------------------------------------------
+
+
 def start_flow(services: Services, tenant_id: str, browser_token: str, authorize_request: dict[str, Any] | None) -> str:
-    """Start a sign-in flow bound to this browser; return its id."""
-    return begin(services, tenant_id, browser_token, authorize_request).flow_id
+    """Start a sign-in flow bound to this browser and stored in the database; return its id (for a URL)."""
+    now = services.clock.now()
+    expires = int((now + timedelta(minutes=services.settings.signin_flow_minutes)).timestamp())
+    handle = Handle(new_id(), tenant_id, expires, stored=True, state=None)
+    with services.engine.begin() as db:
+        # Expired flows (and spent portal flows) are swept now and then, so the table stays small
+        # without a scheduler and without a delete on every request.
+        if secrets.randbelow(SWEEP_ONE_IN) == 0:
+            db.execute(_SWEEP_FLOWS, {"now": now})
+        _insert_row(db, services, handle, browser_token, machine.SignInState(), authorize_request)
+    return handle.flow_id
 
 
 def begin(services: Services, tenant_id: str, browser_token: str, authorize_request: dict[str, Any] | None) -> FlowView:
-    """Start a sign-in flow bound to this browser and return it, ready to render."""
+    """Start a sign-in flow bound to this browser and return it, ready to render.
+
+    A portal sign-in (no authorize request) touches no table: its handle carries it to the password step.
+    """
+    if authorize_request is not None:
+        flow_id = start_flow(services, tenant_id, browser_token, authorize_request)
+        view = load_flow(services, tenant_id, flow_id, browser_token)
+        assert view is not None
+        return view
     now = services.clock.now()
-    flow_id = new_id()
-    with transaction(services.db) as db:
-        # Expired flows are swept now and then, so the table stays small without a scheduler
-        # and without a delete on every request.
-        if secrets.randbelow(SWEEP_ONE_IN) == 0:
-            db.execute(sa.delete(SignInFlow).where(SignInFlow.expires_at <= now))
-        db.execute(
-            _INSERT_FLOW,
-            {
-                "id": flow_id,
-                "tenant_id": tenant_id,
-                "browser_binding": secret_hash(browser_token),
-                "state": machine.SignInState().to_json(),
-                "authorize_request": authorize_request,
-                "created_at": now,
-                "expires_at": now + timedelta(minutes=services.settings.signin_flow_minutes),
-            },
-        )
-    return FlowView(flow_id, machine.SignInState(), authorize_request)
+    expires = int((now + timedelta(minutes=services.settings.signin_flow_minutes)).timestamp())
+    state = machine.SignInState()
+    handle = Handle(new_id(), tenant_id, expires, stored=False, state=state)
+    return FlowView(seal(services, browser_token, handle), state, None)
 
 
-def _load(db: Session, services: Services, tenant_id: str, flow_id: str, browser_token: str) -> Flow | None:
+def _load(db: Db, services: Services, tenant_id: str, flow_id: str, browser_token: str) -> Flow | None:
     parsed = parse_guid(flow_id) if flow_id else None
     if parsed is None or not browser_token:
         return None
@@ -134,44 +232,53 @@ def _load(db: Session, services: Services, tenant_id: str, flow_id: str, browser
 
 
 def load_flow(services: Services, tenant_id: str, flow_id: str, browser_token: str) -> FlowView | None:
-    """The flow if it exists, has not expired and belongs to this browser; otherwise None."""
-    with services.db() as db:
-        flow = _load(db, services, tenant_id, flow_id, browser_token)
-        if flow is None:
+    """The stored flow `flow_id` (from a /signin?flow= URL) if it exists, has not expired and belongs
+    to this browser; otherwise None."""
+    if parse_guid(flow_id or "") is None:
+        return None
+    with services.engine.begin() as db:
+        resolved = _resolve(db, services, tenant_id, flow_id, browser_token)
+        if resolved is None:
             return None
-        return FlowView(flow.id, machine.SignInState.from_json(flow.state), flow.authorize_request)
+        return _view(db, services, browser_token, resolved, resolved.state)
 
 
-def _save(db: Session, flow: Flow, state: machine.SignInState) -> None:
-    db.execute(_UPDATE_FLOW, {"flow_id": flow.id, "new_state": state.to_json()})
+def _transaction_if(services: Services, needed: bool) -> Any:
+    """A write transaction on a bare Connection, or none when the step will not touch the database."""
+    return services.engine.begin() if needed else _NoDb()
+
+
+class _NoDb:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
 
 
 def submit_username(
     services: Services, tenant_id: str, flow_id: str, browser_token: str, username: str
 ) -> FlowView | None:
     now = services.clock.now()
-    with transaction(services.db) as db:
-        flow = _load(db, services, tenant_id, flow_id, browser_token)
-        if flow is None:
+    with _transaction_if(services, needs_db(flow_id)) as db:
+        resolved = _resolve(db, services, tenant_id, flow_id, browser_token)
+        if resolved is None:
             return None
-        state = machine.SignInState.from_json(flow.state)
         try:
-            state, effects = machine.advance(state, machine.UsernameSubmitted(username), now)
+            state, effects = machine.advance(resolved.state, machine.UsernameSubmitted(username), now)
         except machine.InvalidTransition:
-            state, effects = machine.advance(state, machine.Restarted(), now)
-        _save(db, flow, state)
-        return FlowView(flow.id, state, flow.authorize_request, _notice(effects))
+            state, effects = machine.advance(resolved.state, machine.Restarted(), now)
+        return _view(db, services, browser_token, resolved, state, _notice(effects))
 
 
 def restart(services: Services, tenant_id: str, flow_id: str, browser_token: str) -> FlowView | None:
     now = services.clock.now()
-    with transaction(services.db) as db:
-        flow = _load(db, services, tenant_id, flow_id, browser_token)
-        if flow is None:
+    with _transaction_if(services, needs_db(flow_id)) as db:
+        resolved = _resolve(db, services, tenant_id, flow_id, browser_token)
+        if resolved is None:
             return None
         state, _ = machine.advance(machine.SignInState(), machine.Restarted(), now)
-        _save(db, flow, state)
-        return FlowView(flow.id, state, flow.authorize_request)
+        return _view(db, services, browser_token, resolved, state)
 
 
 def _notice(effects: tuple[machine.Effect, ...]) -> machine.Notice | None:
@@ -179,167 +286,3 @@ def _notice(effects: tuple[machine.Effect, ...]) -> machine.Notice | None:
         if isinstance(effect, machine.Show):
             return effect.notice
     return None
-
-
-@dataclass(frozen=True)
-class _Account:
-    """What the password step needs of a user, read once before the (slow) hash check."""
-
-    id: str
-    user_principal_name: str
-    display_name: str
-    password_hash: str | None
-    enabled: bool
-
-
-def _find_account(db: Session, tenant_id: str, username: str) -> _Account | None:
-    row = db.execute(_SELECT_ACCOUNT, {"tenant_id": tenant_id, "upn_key": upn_key(username)}).first()
-    return _Account(*row) if row is not None else None
-
-
-def submit_password(
-    services: Services, tenant_id: str, flow_id: str, browser_token: str, password: str, meta: RequestMeta
-) -> FlowView | Completed | None:
-    """Check the password and run the pipeline to its end. Runs argon2: call it off the event loop."""
-    with services.db() as db:
-        flow = _load(db, services, tenant_id, flow_id, browser_token)
-        if flow is None:
-            return None
-        username = machine.SignInState.from_json(flow.state).username
-        account = _find_account(db, tenant_id, username)
-    # argon2 runs outside any transaction: a slow hash must not hold a database connection or lock.
-    verification = services.hasher.verify(account.password_hash if account else None, password)
-    now = services.clock.now()
-    if account is None:
-        error = SignInError.USER_ACCOUNT_NOT_FOUND
-    elif not verification.ok:
-        error = SignInError.INVALID_USERNAME_OR_PASSWORD
-    elif not account.enabled:
-        # Reported only after a correct password, so the notice reveals nothing to a guesser.
-        error = SignInError.USER_DISABLED
-    else:
-        error = SignInError.SUCCESS
-    method = (
-        CompletedMethod(method=PASSWORD_METHOD, amr="pwd", factor="knowledge", at=now)
-        if error is SignInError.SUCCESS
-        else None
-    )
-
-    with transaction(services.db) as db:
-        flow = _load(db, services, tenant_id, flow_id, browser_token)
-        if flow is None:
-            return None
-        state = machine.SignInState.from_json(flow.state)
-        if state.stage is not machine.Stage.PASSWORD or state.username != username:
-            # Another tab or a replayed form moved the flow on: start over rather than double-complete.
-            state, _ = machine.advance(state, machine.Restarted(), now)
-            _save(db, flow, state)
-            return FlowView(flow.id, state, flow.authorize_request)
-        event: machine.Event = machine.FirstFactorChecked(
-            error=error, user_id=account.id if account else None, method=method
-        )
-        detail = AuthenticationDetail(
-            "Password", succeeded=verification.ok, step_at=now, result_detail=_result_detail(error)
-        )
-        notice: machine.Notice | None = None
-        session_token: str | None = None
-        while True:
-            state, effects = machine.advance(state, event, now)
-            next_event: machine.Event | None = None
-            for effect in effects:
-                if isinstance(effect, machine.Show):
-                    notice = effect.notice
-                elif isinstance(effect, machine.LogAttempt):
-                    signin_log.append(db, tenant_id, _record(state, account, flow, effect.error, detail, meta, now))
-                elif isinstance(effect, machine.RunDecision):
-                    next_event = machine.Decided(_decide(db, services, tenant_id, state, flow, meta))
-                elif isinstance(effect, machine.IssueSession):
-                    assert state.user_id is not None
-                    session_token = sessions.create(
-                        db,
-                        tenant_id=tenant_id,
-                        user_id=state.user_id,
-                        methods=state.completed,
-                        now=now,
-                        lifetime=timedelta(hours=services.settings.session_lifetime_hours),
-                    )
-                    _after_success(db, state.user_id, verification.new_hash, now)
-            if next_event is None:
-                break
-            event = next_event
-        if session_token is not None and state.user_id is not None:
-            authorize_request = flow.authorize_request
-            db.execute(_DELETE_FLOW, {"flow_id": flow.id})
-            return Completed(session_token=session_token, user_id=state.user_id, authorize_request=authorize_request)
-        _save(db, flow, state)
-        return FlowView(flow.id, state, flow.authorize_request, notice)
-
-
-def _result_detail(error: SignInError) -> str:
-    return (
-        "Correct password"
-        if error in (SignInError.SUCCESS, SignInError.USER_DISABLED)
-        else "Invalid username or password"
-    )
-
-
-def _decide(
-    db: Session, services: Services, tenant_id: str, state: machine.SignInState, flow: Flow, meta: RequestMeta
-) -> Decision:
-    assert state.user_id is not None
-    policies = PolicySet()
-    # Directory facts cost two recursive queries; load them only when some policy can look at them.
-    groups = member_of_transitive(db, tenant_id, state.user_id) if policies.needs_directory else set()
-    roles = role_ids_of(db, tenant_id, state.user_id) if policies.needs_directory else set()
-    context = SignInContext(
-        tenant_id=tenant_id,
-        user_id=state.user_id,
-        group_ids=frozenset(groups),
-        role_ids=frozenset(roles),
-        app_id=_app_id(flow.authorize_request),
-        client_app_type=meta.client_app_type,
-        ip_address=meta.ip_address,
-    )
-    return decide(context, policies, services.clock.now())
-
-
-def _app_id(authorize_request: dict[str, Any] | None) -> str:
-    return str(authorize_request["client_id"]) if authorize_request else PORTAL_APP_ID
-
-
-def _record(
-    state: machine.SignInState,
-    account: _Account | None,
-    flow: Flow,
-    error: SignInError,
-    detail: AuthenticationDetail,
-    meta: RequestMeta,
-    now: datetime,
-) -> SignInRecord:
-    request = flow.authorize_request
-    return SignInRecord(
-        id=new_id(),
-        created_at=now,
-        correlation_id=meta.correlation_id,
-        error=error,
-        user_id=account.id if account else None,
-        user_principal_name=account.user_principal_name if account else state.username,
-        user_display_name=account.display_name if account else "",
-        app_id=_app_id(request),
-        app_display_name=str(request.get("app_display_name", "")) if request else PORTAL_APP_NAME,
-        ip_address=meta.ip_address,
-        client_app_used=CLIENT_APP_USED[meta.client_app_type.value],
-        is_interactive=True,
-        authentication_requirement=(
-            "multiFactorAuthentication" if is_multi_factor(state.completed) else "singleFactorAuthentication"
-        ),
-        authentication_details=(detail,),
-        device_detail=device_detail(meta.user_agent),
-    )
-
-
-def _after_success(db: Session, user_id: str, new_hash: str | None, now: datetime) -> None:
-    db.execute(_MARK_SIGNED_IN, {"user_id": user_id, "now": now})
-    if new_hash is not None:
-        # Transparent rehash: the parameters changed since this hash was made (config or upgrade).
-        db.execute(sa.update(User).where(User.id == user_id).values(password_hash=new_hash))

@@ -17,7 +17,7 @@ from limen.store.models import SignInRow
 _INSERT = sa.insert(SignInRow.metadata.tables["sign_ins"])
 
 
-def append(db: Session, tenant_id: str, record: SignInRecord) -> None:
+def append(db: Session | sa.Connection, tenant_id: str, record: SignInRecord) -> None:
     # A plain, prebuilt INSERT: the log is append-only, so the ORM's unit of work would only add cost.
     db.execute(
         _INSERT,

@@ -28,6 +28,7 @@ STATIC = Path(__file__).parent / "ui" / "static"
 def create_app(services: Services) -> FastAPI:
     from limen.protocols.oidc.router import router as oidc_router
     from limen.web.ui.router import router as ui_router
+    from limen.web.ui.router import routes as signin_routes
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -50,6 +51,7 @@ def create_app(services: Services) -> FastAPI:
     install_graph_error_handlers(app)
     # Routes match in order: the sign-in pages and OIDC endpoints (the hot paths) come before the
     # many admin API routes.
+    app.router.routes.extend(signin_routes)
     app.include_router(ui_router)
     app.include_router(oidc_router)
     app.include_router(graph_router)

@@ -68,7 +68,10 @@ def test_logs_lists_attempts_newest_first_and_filters(run: Any, services: Servic
     for password in ("wrong-one", "Correct-Horse-Battery-9"):
         client.cookies.clear()
         page = client.get("/signin").text
-        page = client.post("/signin/identify", data={**form_with(page, "/signin/identify").fields, "username": "adele.vance@contoso.test"}).text
+        page = client.post(
+            "/signin/identify",
+            data={**form_with(page, "/signin/identify").fields, "username": "adele.vance@contoso.test"},
+        ).text
         client.post("/signin/password", data={**form_with(page, "/signin/password").fields, "password": password})
     rows = [json.loads(line) for line in run("logs", "--json").stdout.splitlines()]
     assert sorted(r["status"]["errorCode"] for r in rows) == [0, 50126]
@@ -116,7 +119,9 @@ def test_config_check_masks_secrets_and_the_database_password(run: Any) -> None:
     assert bad.exit_code == 2 and "LIMEN_ARGON2_TIME_COST=-1 is out of range" in bad.output
 
 
-def test_demo_seed_is_idempotent_and_prints_the_same_passwords(run: Any, services: Services, env: dict[str, str]) -> None:
+def test_demo_seed_is_idempotent_and_prints_the_same_passwords(
+    run: Any, services: Services, env: dict[str, str]
+) -> None:
     first = run("demo", "--seed-only")
     assert first.exit_code == 0, first.output
     second = run("demo", "--seed-only")

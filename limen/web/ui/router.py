@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import Route
 
 from limen.domain.signin import Notice, Stage
 from limen.protocols.oidc.authorize import AuthorizeRequest
@@ -13,6 +16,8 @@ from limen.protocols.oidc.redirects import success_redirect
 from limen.service import sessions
 from limen.service import signin as signin_service
 from limen.service.signin import Completed, FlowView, RequestMeta
+from limen.service.signin_handles import needs_db
+from limen.service.signin_password import submit_password
 from limen.store.db import transaction
 from limen.web.deps import client_ip, get_services, tenant_id_for
 from limen.web.ui.browser import (
@@ -24,7 +29,7 @@ from limen.web.ui.browser import (
     ensure_browser_token,
     set_cookie,
 )
-from limen.web.ui.render import page
+from limen.web.ui.render import SECURITY_HEADERS, page
 
 router = APIRouter(include_in_schema=False)
 
@@ -87,12 +92,49 @@ def render_flow(request: Request, view: FlowView, browser: str, *, login_hint: s
     )
 
 
-@router.get("/signin")
-def signin_page(request: Request, flow: str | None = None) -> Response:
+# The sign-in steps are plain Starlette endpoints: they are the hot path of every sign-in, and FastAPI's
+# dependency injection and form models cost more CPU than the rest of a step (bench/signin_throughput.py).
+# The steps that need no database run on the event loop; the others run in a worker thread.
+
+MAX_FORM_BYTES = 16 * 1024
+MAX_FORM_FIELDS = 16
+
+
+class _BadForm(Exception):
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """An urlencoded body, at most MAX_FORM_BYTES and MAX_FORM_FIELDS; anything else reads as empty
+    (so the CSRF check refuses it)."""
+    if request.headers.get("content-type", "").split(";", 1)[0].strip() != "application/x-www-form-urlencoded":
+        return {}
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM_BYTES):
+        raise _BadForm(413)
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise _BadForm(413)
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _BadForm(400) from exc
+    return dict(pairs)
+
+
+def _refused(status: int) -> Response:
+    return PlainTextResponse("Request refused", status_code=status, headers=SECURITY_HEADERS)
+
+
+async def signin_page(request: Request) -> Response:
     services = get_services(request)
     tenant_id = tenant_id_for(request)
+    flow = request.query_params.get("flow")
     if flow is None:
-        # A sign-in to Limen's own account page. Rendered at once: no redirect round trip.
+        # A sign-in to Limen's own account page. Rendered at once: no redirect round trip, no database.
         placeholder = Response()
         browser = ensure_browser_token(request, placeholder)
         started = signin_service.begin(services, tenant_id, browser, None)
@@ -102,49 +144,85 @@ def signin_page(request: Request, flow: str | None = None) -> Response:
                 response.headers.append(name, value)
         return response
     existing = browser_token(request)
-    view = signin_service.load_flow(services, tenant_id, flow, existing or "")
-    if view is None or existing is None:
+    if existing is None:
+        return expired(request)
+    view = await run_in_threadpool(signin_service.load_flow, services, tenant_id, flow, existing)
+    if view is None:
         return expired(request)
     hint = str((view.authorize_request or {}).get("login_hint") or "")
     return render_flow(request, view, existing, login_hint=hint)
 
 
-@router.post("/signin/identify")
-def identify(request: Request, flow: FormStr = "", csrf_token: FormStr = "", username: FormStr = "") -> Response:
+async def identify(request: Request) -> Response:
+    try:
+        form = await _form(request)
+    except _BadForm as bad:
+        return _refused(bad.status)
+    flow = form.get("flow", "")
     browser = browser_token(request)
-    if not csrf_ok(request, flow, browser, csrf_token):
+    if not csrf_ok(request, flow, browser, form.get("csrf_token")):
         return forbidden(request)
     assert browser is not None
-    view = signin_service.submit_username(get_services(request), tenant_id_for(request), flow, browser, username)
+    args = (get_services(request), tenant_id_for(request), flow, browser, form.get("username", ""))
+    if needs_db(flow):
+        view = await run_in_threadpool(signin_service.submit_username, *args)
+    else:
+        view = signin_service.submit_username(*args)
     return expired(request) if view is None else render_flow(request, view, browser)
 
 
-@router.post("/signin/restart")
-def restart(request: Request, flow: FormStr = "", csrf_token: FormStr = "") -> Response:
+async def restart(request: Request) -> Response:
+    try:
+        form = await _form(request)
+    except _BadForm as bad:
+        return _refused(bad.status)
+    flow = form.get("flow", "")
     browser = browser_token(request)
-    if not csrf_ok(request, flow, browser, csrf_token):
+    if not csrf_ok(request, flow, browser, form.get("csrf_token")):
         return forbidden(request)
     assert browser is not None
-    view = signin_service.restart(get_services(request), tenant_id_for(request), flow, browser)
+    args = (get_services(request), tenant_id_for(request), flow, browser)
+    if needs_db(flow):
+        view = await run_in_threadpool(signin_service.restart, *args)
+    else:
+        view = signin_service.restart(*args)
     return expired(request) if view is None else render_flow(request, view, browser)
 
 
-@router.post("/signin/password")
-def password(request: Request, flow: FormStr = "", csrf_token: FormStr = "", password: FormStr = "") -> Response:
-    # A sync handler: FastAPI runs it in a worker thread, so argon2 never blocks the event loop.
+async def password(request: Request) -> Response:
+    try:
+        form = await _form(request)
+    except _BadForm as bad:
+        return _refused(bad.status)
+    # argon2 and the database run in a worker thread, so they never block the event loop.
+    return await run_in_threadpool(_password, request, form)
+
+
+def _password(request: Request, form: dict[str, str]) -> Response:
+    flow = form.get("flow", "")
     browser = browser_token(request)
-    if not csrf_ok(request, flow, browser, csrf_token):
+    if not csrf_ok(request, flow, browser, form.get("csrf_token")):
         return forbidden(request)
     assert browser is not None
     services = get_services(request)
     tenant_id = tenant_id_for(request)
     meta = RequestMeta(ip_address=client_ip(request), user_agent=request.headers.get("user-agent", "")[:512])
-    result = signin_service.submit_password(services, tenant_id, flow, browser, password[:1024], meta)
+    secret = form.get("password", "")[:1024]
+    result = submit_password(services, tenant_id, flow, browser, secret, meta)
     if result is None:
         return expired(request)
     if isinstance(result, FlowView):
         return render_flow(request, result, browser)
     return complete(request, result)
+
+
+#: Mounted ahead of the FastAPI routes by limen.web.app.
+routes = [
+    Route("/signin", signin_page, methods=["GET"], include_in_schema=False),
+    Route("/signin/identify", identify, methods=["POST"], include_in_schema=False),
+    Route("/signin/restart", restart, methods=["POST"], include_in_schema=False),
+    Route("/signin/password", password, methods=["POST"], include_in_schema=False),
+]
 
 
 def complete(request: Request, result: Completed) -> Response:
