@@ -168,6 +168,9 @@ def main() -> None:
     parser.add_argument("--memory-kib", type=int, default=19456)
     parser.add_argument("--time-cost", type=int, default=2)
     parser.add_argument("--parallelism", type=int, default=1)
+    parser.add_argument(
+        "--argon2-concurrency", type=int, default=0, help="LIMEN_ARGON2_CONCURRENCY for the server (0: one per core)"
+    )
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file in a temp dir")
     args = parser.parse_args()
 
@@ -183,6 +186,7 @@ def main() -> None:
             "LIMEN_ARGON2_MEMORY_KIB": str(args.memory_kib),
             "LIMEN_ARGON2_TIME_COST": str(args.time_cost),
             "LIMEN_ARGON2_PARALLELISM": str(args.parallelism),
+            "LIMEN_ARGON2_CONCURRENCY": str(args.argon2_concurrency),
             "LIMEN_LOG_LEVEL": "warning",
         }
         users = seed(env, args.users)

@@ -48,6 +48,8 @@ class Settings:
     argon2_memory_kib: int = 19456
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
+    #: Hashes computed at once in this process; 0 means one per CPU core.
+    argon2_concurrency: int = 0
     session_lifetime_hours: int = 12
     signin_flow_minutes: int = 30
     authorization_code_seconds: int = 60
@@ -91,6 +93,7 @@ _INT_SETTINGS: dict[str, tuple[str, int, int]] = {
     "ARGON2_MEMORY_KIB": ("argon2_memory_kib", 8, 4_194_304),
     "ARGON2_TIME_COST": ("argon2_time_cost", 1, 100),
     "ARGON2_PARALLELISM": ("argon2_parallelism", 1, 64),
+    "ARGON2_CONCURRENCY": ("argon2_concurrency", 0, 256),
     "SESSION_LIFETIME_HOURS": ("session_lifetime_hours", 1, 24 * 90),
     "SIGNIN_FLOW_MINUTES": ("signin_flow_minutes", 1, 24 * 60),
     "AUTHORIZATION_CODE_SECONDS": ("authorization_code_seconds", 10, 600),

@@ -38,6 +38,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, engine: sa
             memory_kib=settings.argon2_memory_kib,
             time_cost=settings.argon2_time_cost,
             parallelism=settings.argon2_parallelism,
+            max_concurrency=settings.argon2_concurrency or None,
         ),
         vault=Vault(list(settings.encryption_keys)),
         clock=clock or SystemClock(),

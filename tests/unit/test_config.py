@@ -37,6 +37,8 @@ def test_production_settings_parse_and_normalise_the_postgres_driver() -> None:
     assert settings.database_url == "postgresql+psycopg://limen@db/limen"
     assert settings.cookie_secure and not settings.is_development
     assert settings.admin_token is None
+    assert settings.argon2_concurrency == 0  # one per core
+    assert load_settings({**PRODUCTION, "LIMEN_ARGON2_CONCURRENCY": "3"}).argon2_concurrency == 3
 
 
 def test_production_refuses_to_start_without_keys_and_lists_every_problem() -> None:
@@ -60,6 +62,7 @@ def test_production_refuses_to_start_without_keys_and_lists_every_problem() -> N
         ("LIMEN_ISSUER", "https://login.contoso.com/?x=1", "without query"),
         ("LIMEN_DATABASE_URL", "mysql://x/y", "expected sqlite"),
         ("LIMEN_ARGON2_MEMORY_KIB", "1", "out of range"),
+        ("LIMEN_ARGON2_CONCURRENCY", "-1", "out of range"),
         ("LIMEN_ADMIN_TOKEN", "short", "too short"),
         ("LIMEN_SECRET_KEY", "short", "too short"),
         ("LIMEN_ENCRYPTION_KEYS", "not-a-key", "not a valid key"),

@@ -45,3 +45,46 @@ def test_vault_round_trips_and_supports_key_rotation() -> None:
         pass
     else:
         raise AssertionError("a removed key must not decrypt")
+
+
+def test_concurrency_defaults_to_one_hash_per_core_and_can_be_set() -> None:
+    import os
+
+    assert Argon2Hasher(memory_kib=64, time_cost=1).max_concurrency == (os.cpu_count() or 1)
+    assert Argon2Hasher(memory_kib=64, time_cost=1, max_concurrency=3).max_concurrency == 3
+
+
+def test_no_more_hashes_than_the_cap_run_at_once() -> None:
+    import threading
+
+    from argon2 import PasswordHasher
+
+    class Gate(PasswordHasher):
+        def __init__(self) -> None:
+            super().__init__(memory_cost=64, time_cost=1, parallelism=1)
+            self.inside = 0
+            self.entered = threading.Semaphore(0)
+            self.release = threading.Event()
+
+        def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+            self.inside += 1
+            self.entered.release()
+            assert self.release.wait(timeout=30)
+            self.inside -= 1
+            return super().verify(hash, password)
+
+    hasher = Argon2Hasher(memory_kib=64, time_cost=1, max_concurrency=2)
+    stored = hasher.hash("pw")
+    gate = Gate()
+    hasher._hasher = gate
+    threads = [threading.Thread(target=hasher.verify, args=(stored, "pw")) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    assert gate.entered.acquire(timeout=30) and gate.entered.acquire(timeout=30)
+    # Two are inside; the third waits at the cap rather than entering.
+    assert not gate.entered.acquire(timeout=0.2)
+    assert gate.inside == 2
+    gate.release.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert gate.inside == 0
