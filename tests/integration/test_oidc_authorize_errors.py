@@ -20,7 +20,7 @@ from tests.support.oidc import (
     obtain_code,
     query_of,
 )
-from tests.support.seed import Client, add_client, add_user
+from tests.support.seed import Client, add_client
 
 REGISTERED = "https://app.contoso.test/callback"
 
@@ -28,11 +28,6 @@ REGISTERED = "https://app.contoso.test/callback"
 @pytest.fixture
 def rp(services: Services) -> Client:
     return add_client(services, REGISTERED)
-
-
-@pytest.fixture
-def user(services: Services) -> User:
-    return add_user(services)
 
 
 def assert_error_page(response: object) -> None:

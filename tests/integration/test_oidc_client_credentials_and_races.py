@@ -7,10 +7,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx2 as httpx
-import pytest
 from fastapi.testclient import TestClient
 
-from limen.service.context import Services
 from limen.store.models import User
 from tests.support.oidc import (
     ISSUER,
@@ -23,24 +21,9 @@ from tests.support.oidc import (
     token,
     tokens_for,
 )
-from tests.support.seed import Client, add_client, add_user
+from tests.support.seed import Client
 
 RACERS = 6
-
-
-@pytest.fixture
-def user(services: Services) -> User:
-    return add_user(services)
-
-
-@pytest.fixture
-def rp(services: Services) -> Client:
-    return add_client(services)
-
-
-@pytest.fixture
-def public(services: Services) -> Client:
-    return add_client(services, "http://127.0.0.1:9998/callback", public=True, name="Contoso Mobile")
 
 
 def test_client_credentials_issue_an_application_token_only(client: TestClient, rp: Client) -> None:

@@ -30,17 +30,7 @@ from tests.support.oidc import (
     tokens_for,
     userinfo,
 )
-from tests.support.seed import Client, add_client, add_user
-
-
-@pytest.fixture
-def user(services: Services) -> User:
-    return add_user(services)
-
-
-@pytest.fixture
-def rp(services: Services) -> Client:
-    return add_client(services)
+from tests.support.seed import Client, add_client
 
 
 def test_the_id_token_verifies_against_jwks_with_every_required_claim(

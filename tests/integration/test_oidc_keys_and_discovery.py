@@ -16,17 +16,7 @@ from limen.service.context import Services
 from limen.service.keys import revoke, rotate
 from limen.store.models import User
 from tests.support.oidc import ISSUER, decode, kids, tokens_for, userinfo
-from tests.support.seed import Client, add_client, add_user
-
-
-@pytest.fixture
-def user(services: Services) -> User:
-    return add_user(services)
-
-
-@pytest.fixture
-def rp(services: Services) -> Client:
-    return add_client(services)
+from tests.support.seed import Client
 
 
 def kid_of(http: TestClient, token_value: str) -> str:

@@ -25,14 +25,9 @@ from tests.support.oidc import (
     refresh,
     tokens_for,
 )
-from tests.support.seed import Client, add_client, add_user
+from tests.support.seed import Client, add_client
 
 SIGNED_OUT_URI = "http://127.0.0.1:9999/signed-out"
-
-
-@pytest.fixture
-def user(services: Services) -> User:
-    return add_user(services)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from fastapi.testclient import TestClient
 
 from limen.domain.clock import FrozenClock
@@ -22,17 +21,7 @@ from tests.support.oidc import (
     sign_in,
     tokens_for,
 )
-from tests.support.seed import Client, add_client, add_user
-
-
-@pytest.fixture
-def user(services: Services) -> User:
-    return add_user(services)
-
-
-@pytest.fixture
-def rp(services: Services) -> Client:
-    return add_client(services)
+from tests.support.seed import Client
 
 
 def goes_to_sign_in(response: object) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
@@ -15,17 +14,7 @@ from limen.service.context import Services
 from limen.store.db import transaction
 from limen.store.models import User
 from tests.support.oidc import SCOPE, decode, oauth_error, refresh, tokens_for
-from tests.support.seed import Client, add_client, add_user
-
-
-@pytest.fixture
-def user(services: Services) -> User:
-    return add_user(services)
-
-
-@pytest.fixture
-def rp(services: Services) -> Client:
-    return add_client(services)
+from tests.support.seed import Client, add_client
 
 
 def test_no_refresh_token_without_offline_access(client: TestClient, rp: Client, user: User) -> None:

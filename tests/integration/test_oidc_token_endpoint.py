@@ -27,22 +27,7 @@ from tests.support.oidc import (
     refresh,
     token,
 )
-from tests.support.seed import Client, add_client, add_user
-
-
-@pytest.fixture
-def user(services: Services) -> User:
-    return add_user(services)
-
-
-@pytest.fixture
-def rp(services: Services) -> Client:
-    return add_client(services)
-
-
-@pytest.fixture
-def public(services: Services) -> Client:
-    return add_client(services, "http://127.0.0.1:9998/callback", public=True, name="Contoso Mobile")
+from tests.support.seed import Client, add_client
 
 
 def test_a_code_redeemed_with_the_right_verifier_gives_tokens_and_no_store(
