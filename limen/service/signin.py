@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -202,16 +203,12 @@ def start_flow(services: Services, tenant_id: str, browser_token: str, authorize
     return handle.flow_id
 
 
-def begin(services: Services, tenant_id: str, browser_token: str, authorize_request: dict[str, Any] | None) -> FlowView:
-    """Start a sign-in flow bound to this browser and return it, ready to render.
+def begin(services: Services, tenant_id: str, browser_token: str) -> FlowView:
+    """Start a sign-in to Limen's own portal, bound to this browser, ready to render.
 
-    A portal sign-in (no authorize request) touches no table: its handle carries it to the password step.
+    It touches no table: its handle carries it to the password step. Flows started by /authorize
+    are stored instead (start_flow).
     """
-    if authorize_request is not None:
-        flow_id = start_flow(services, tenant_id, browser_token, authorize_request)
-        view = load_flow(services, tenant_id, flow_id, browser_token)
-        assert view is not None
-        return view
     now = services.clock.now()
     expires = int((now + timedelta(minutes=services.settings.signin_flow_minutes)).timestamp())
     state = machine.SignInState()
@@ -243,17 +240,9 @@ def load_flow(services: Services, tenant_id: str, flow_id: str, browser_token: s
         return _view(db, services, browser_token, resolved, resolved.state)
 
 
-def _transaction_if(services: Services, needed: bool) -> Any:
+def _transaction_if(services: Services, needed: bool) -> AbstractContextManager[sa.Connection | None]:
     """A write transaction on a bare Connection, or none when the step will not touch the database."""
-    return services.engine.begin() if needed else _NoDb()
-
-
-class _NoDb:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *_exc: object) -> None:
-        return None
+    return services.engine.begin() if needed else nullcontext()
 
 
 def submit_username(

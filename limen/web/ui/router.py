@@ -137,7 +137,7 @@ async def signin_page(request: Request) -> Response:
         # A sign-in to Limen's own account page. Rendered at once: no redirect round trip, no database.
         placeholder = Response()
         browser = ensure_browser_token(request, placeholder)
-        started = signin_service.begin(services, tenant_id, browser, None)
+        started = signin_service.begin(services, tenant_id, browser)
         response = render_flow(request, started, browser)
         for name, value in placeholder.headers.items():
             if name == "set-cookie":
