@@ -70,7 +70,7 @@ class AuthenticationDetail:
 
 @dataclass(frozen=True, slots=True)
 class SignInRecord:
-    """Everything one sign-in attempt leaves in the log; serialises to Graph's `signIn`."""
+    """Everything one sign-in attempt leaves in the log (stored by limen.service.signin_log, which renders Graph's `signIn`)."""
 
     id: str
     created_at: datetime
@@ -100,34 +100,3 @@ class SignInRecord:
     @property
     def failure_reason(self) -> str:
         return FAILURE_REASONS.get(self.error, "")
-
-    def to_graph(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "createdDateTime": self.created_at.isoformat().replace("+00:00", "Z"),
-            "correlationId": self.correlation_id,
-            "userId": self.user_id,
-            "userPrincipalName": self.user_principal_name,
-            "userDisplayName": self.user_display_name,
-            "appId": self.app_id,
-            "appDisplayName": self.app_display_name,
-            "ipAddress": self.ip_address,
-            "clientAppUsed": self.client_app_used,
-            "isInteractive": self.is_interactive,
-            "status": {
-                "errorCode": int(self.error),
-                "failureReason": self.failure_reason or None,
-                "additionalDetails": self.additional_details or None,
-            },
-            "authenticationRequirement": self.authentication_requirement,
-            "authenticationDetails": [d.to_graph() for d in self.authentication_details],
-            "conditionalAccessStatus": self.conditional_access_status,
-            "appliedConditionalAccessPolicies": list(self.applied_conditional_access_policies),
-            "riskLevelDuringSignIn": self.risk_level_during_sign_in,
-            "riskLevelAggregated": self.risk_level_aggregated,
-            "riskState": self.risk_state,
-            "riskDetail": self.risk_detail,
-            "riskEventTypes_v2": list(self.risk_event_types),
-            "location": self.location,
-            "deviceDetail": self.device_detail,
-        }
