@@ -3,18 +3,22 @@
 from limen.store.models.apps import Application, ApplicationPassword
 from limen.store.models.base import Base
 from limen.store.models.directory import Group, GroupMember, RoleAssignment, Tenant, User
+from limen.store.models.methods import AuthMethod, MethodChallenge, RiskDetection
 from limen.store.models.oauth import AuthorizationCode, BrowserSession, RefreshToken, SignInFlow, SigningKey
 from limen.store.models.signin_log import SignInRow
 
 __all__ = [
     "Application",
     "ApplicationPassword",
+    "AuthMethod",
     "AuthorizationCode",
     "Base",
     "BrowserSession",
     "Group",
     "GroupMember",
+    "MethodChallenge",
     "RefreshToken",
+    "RiskDetection",
     "RoleAssignment",
     "SignInFlow",
     "SignInRow",

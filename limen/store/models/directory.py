@@ -42,6 +42,9 @@ class User(Base):
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[utc]
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: An admin asked this user to register a method at their next sign-in (`limen user
+    #: require-mfa-registration`); cleared once they have one.
+    mfa_registration_required: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
 
 
 class Group(Base):
