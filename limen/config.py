@@ -9,9 +9,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -31,7 +33,9 @@ class Secret(str):
 
 
 #: Variables read by the test-suite and tools, not by the server; allowed beside the settings.
-_NOT_SETTINGS = {"LIMEN_TEST_DATABASE_URL", "LIMEN_BENCH_URL"}
+#: LIMEN_AUTHENTICATOR_STATE is the `limen-authenticator` client's state file: people try the client
+#: in the shell that runs the server, and the server must not refuse to start because of it.
+_NOT_SETTINGS = {"LIMEN_TEST_DATABASE_URL", "LIMEN_BENCH_URL", "LIMEN_AUTHENTICATOR_STATE"}
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,20 @@ class Settings:
     signing_key_overlap_hours: int = 24
     log_level: str = "info"
     dev_secrets_generated: bool = False
+    # Senders of verification codes (limen.notify); checked by _sender_settings.
+    sms_provider: str = "outbox"
+    twilio_base_url: str = "https://api.twilio.com"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: Secret | None = None
+    #: A phone number in E.164, an alphanumeric sender id, or a Messaging Service SID ("MG...").
+    twilio_from: str | None = None
+    email_provider: str = "outbox"
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_tls: str = "starttls"
+    smtp_username: str | None = None
+    smtp_password: Secret | None = None
+    email_from: str | None = None
 
     @property
     def is_development(self) -> bool:
@@ -79,13 +97,7 @@ def _is_loopback_http(url: str) -> bool:
     parts = urlsplit(url)
     if parts.scheme != "http":
         return False
-    host = parts.hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return _is_loopback_host(parts.hostname or "")
 
 
 _INT_SETTINGS: dict[str, tuple[str, int, int]] = {
@@ -114,7 +126,21 @@ _STR_SETTINGS = {
     "DEFAULT_PLAN",
     "LOG_LEVEL",
 }
-KNOWN_VARIABLES = frozenset(f"LIMEN_{name}" for name in (*_INT_SETTINGS, *_STR_SETTINGS))
+_SENDER_SETTINGS = {
+    "SMS_PROVIDER",
+    "TWILIO_BASE_URL",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "TWILIO_FROM",
+    "EMAIL_PROVIDER",
+    "SMTP_HOST",
+    "SMTP_PORT",
+    "SMTP_TLS",
+    "SMTP_USERNAME",
+    "SMTP_PASSWORD",
+    "EMAIL_FROM",
+}
+KNOWN_VARIABLES = frozenset(f"LIMEN_{name}" for name in (*_INT_SETTINGS, *_STR_SETTINGS, *_SENDER_SETTINGS))
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -211,6 +237,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             problems.append("LIMEN_ENCRYPTION_KEYS is empty.")
         values["encryption_keys"] = keys
 
+    _sender_settings(env, values, problems)
+
     if problems:
         raise ConfigurationError("Invalid configuration:\n  - " + "\n  - ".join(problems))
     return Settings(**values)  # type: ignore[arg-type]
@@ -233,3 +261,124 @@ def _dev_secrets(data_dir: Path) -> dict[str, str]:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(data, handle)
     return data
+
+
+_TWILIO_ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
+#: What Twilio's `From` may be: an E.164 number, an alphanumeric sender id, or a Messaging Service SID.
+_TWILIO_FROM = re.compile(r"\+[1-9][0-9]{6,14}|MG[0-9a-fA-F]{32}|(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")
+_SMTP_TLS_PORTS = {"none": 25, "starttls": 587, "tls": 465}
+
+
+def _sender_settings(env: Mapping[str, str], values: dict[str, object], problems: list[str]) -> None:
+    """The SMS and e-mail senders. Settings of a provider that is not selected are an error: setting
+    every LIMEN_TWILIO_* variable but forgetting LIMEN_SMS_PROVIDER would otherwise send people's codes
+    to a file on the server, and nobody would notice until they could not sign in."""
+    sms_provider = env.get("LIMEN_SMS_PROVIDER", "outbox").strip().lower()
+    twilio = {
+        suffix: value.strip()
+        for suffix in ("TWILIO_BASE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM")
+        if (value := env.get(f"LIMEN_{suffix}")) is not None
+    }
+    if sms_provider not in {"outbox", "twilio"}:
+        problems.append(f"LIMEN_SMS_PROVIDER={sms_provider!r}: expected outbox or twilio.")
+    elif sms_provider == "outbox" and twilio:
+        names = ", ".join(f"LIMEN_{suffix}" for suffix in sorted(twilio))
+        problems.append(f"{names} set but LIMEN_SMS_PROVIDER is outbox: set LIMEN_SMS_PROVIDER=twilio, or remove them.")
+    elif sms_provider == "twilio":
+        for suffix in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"):
+            if not twilio.get(suffix):
+                problems.append(f"LIMEN_SMS_PROVIDER=twilio needs LIMEN_{suffix}.")
+        sid, sender = twilio.get("TWILIO_ACCOUNT_SID"), twilio.get("TWILIO_FROM")
+        if sid and not _TWILIO_ACCOUNT_SID.fullmatch(sid):
+            problems.append("LIMEN_TWILIO_ACCOUNT_SID must be an Account SID: AC followed by 32 hexadecimal digits.")
+        if sender and not _TWILIO_FROM.fullmatch(sender):
+            problems.append(
+                f"LIMEN_TWILIO_FROM={sender!r}: expected a phone number in E.164 (+15551234567), "
+                "a Messaging Service SID (MG...) or an alphanumeric sender id of up to 11 characters."
+            )
+        base = twilio.get("TWILIO_BASE_URL", "https://api.twilio.com").rstrip("/")
+        parts = urlsplit(base)
+        if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
+            problems.append(f"LIMEN_TWILIO_BASE_URL={base!r} must be an absolute https:// URL.")
+        elif parts.scheme == "http" and not _is_loopback_http(base):
+            # The auth token travels in every request's Basic authorisation header.
+            problems.append("LIMEN_TWILIO_BASE_URL must use https:// unless it is a loopback address.")
+        values.update(
+            sms_provider="twilio",
+            twilio_base_url=base,
+            twilio_account_sid=sid,
+            twilio_auth_token=Secret(twilio["TWILIO_AUTH_TOKEN"]) if twilio.get("TWILIO_AUTH_TOKEN") else None,
+            twilio_from=sender,
+        )
+
+    smtp = {
+        suffix: value.strip()
+        for suffix in ("SMTP_HOST", "SMTP_PORT", "SMTP_TLS", "SMTP_USERNAME", "SMTP_PASSWORD")
+        if (value := env.get(f"LIMEN_{suffix}")) is not None
+    }
+    default_provider = "smtp" if smtp.get("SMTP_HOST") else "outbox"
+    email_provider = env.get("LIMEN_EMAIL_PROVIDER", default_provider).strip().lower()
+    sender_address = env.get("LIMEN_EMAIL_FROM", "").strip() or None
+    if sender_address is not None:
+        _, address = parseaddr(sender_address)
+        if "@" not in address or any(c in sender_address for c in "\r\n"):
+            problems.append(
+                f"LIMEN_EMAIL_FROM={sender_address!r}: expected an address, e.g. no-reply@example.com "
+                "or 'Contoso <no-reply@example.com>'."
+            )
+        values["email_from"] = sender_address
+    if email_provider not in {"outbox", "smtp"}:
+        problems.append(f"LIMEN_EMAIL_PROVIDER={email_provider!r}: expected outbox or smtp.")
+    elif email_provider == "outbox" and smtp:
+        names = ", ".join(f"LIMEN_{suffix}" for suffix in sorted(smtp))
+        problems.append(
+            f"{names} set but LIMEN_EMAIL_PROVIDER is outbox: set LIMEN_EMAIL_PROVIDER=smtp, or remove them."
+        )
+    elif email_provider == "smtp":
+        _smtp_settings(smtp, sender_address, values, problems)
+
+
+def _smtp_settings(
+    smtp: Mapping[str, str], sender_address: str | None, values: dict[str, object], problems: list[str]
+) -> None:
+    host = smtp.get("SMTP_HOST")
+    if not host:
+        problems.append("LIMEN_EMAIL_PROVIDER=smtp needs LIMEN_SMTP_HOST.")
+    if sender_address is None:
+        problems.append("LIMEN_EMAIL_PROVIDER=smtp needs LIMEN_EMAIL_FROM (the address codes are sent from).")
+    tls = smtp.get("SMTP_TLS", "starttls").lower()
+    if tls not in _SMTP_TLS_PORTS:
+        problems.append(f"LIMEN_SMTP_TLS={tls!r}: expected none, starttls or tls.")
+        tls = "starttls"
+    port = _SMTP_TLS_PORTS[tls]
+    if "SMTP_PORT" in smtp:
+        try:
+            port = int(smtp["SMTP_PORT"])
+        except ValueError:
+            problems.append(f"LIMEN_SMTP_PORT={smtp['SMTP_PORT']!r} is not a whole number.")
+        else:
+            if not 1 <= port <= 65535:
+                problems.append(f"LIMEN_SMTP_PORT={port} is out of range (1..65535).")
+    username, password = smtp.get("SMTP_USERNAME") or None, smtp.get("SMTP_PASSWORD") or None
+    if (username is None) != (password is None):
+        problems.append("LIMEN_SMTP_USERNAME and LIMEN_SMTP_PASSWORD must be set together.")
+    if username is not None and tls == "none" and host and not _is_loopback_host(host):
+        # Without TLS the password would cross the network in clear; a relay on this host is the exception.
+        problems.append("LIMEN_SMTP_USERNAME needs LIMEN_SMTP_TLS=starttls or tls (or a relay on a loopback address).")
+    values.update(
+        email_provider="smtp",
+        smtp_host=host,
+        smtp_port=port,
+        smtp_tls=tls,
+        smtp_username=username,
+        smtp_password=Secret(password) if password is not None else None,
+    )
+
+
+def _is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

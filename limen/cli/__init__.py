@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from limen.cli import apps, demo, directory, logs, server
+from limen.cli import apps, demo, directory, logs, server, tap
 
 app = typer.Typer(
     name="limen",
@@ -15,6 +15,7 @@ app = typer.Typer(
 server.register(app)
 demo.register(app)
 directory.register(app)
+tap.register(directory.user_app)
 apps.register(app)
 logs.register(app)
 

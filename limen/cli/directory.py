@@ -35,6 +35,7 @@ from limen.service import directory
 from limen.service.context import Services
 from limen.service.directory_import import ImportReport, import_directory
 from limen.service.import_records import read_records
+from limen.service.methods.store import has_registered_method
 from limen.service.tenants import default_tenant_id
 from limen.store.db import transaction
 from limen.store.models import Group, RoleAssignment, User
@@ -170,6 +171,25 @@ def user_set_password(
             with transaction(services.db) as db:
                 user = directory.set_password(db, tenant_id, upn, secret, services.clock.now(), services.hasher)
         console.print(f"Password set for {user.user_principal_name}.")
+
+
+@user_app.command("require-mfa-registration")
+def user_require_mfa_registration(
+    upn: str = typer.Argument(..., help="userPrincipalName or id."),
+    off: bool = typer.Option(False, "--off", help="Withdraw the requirement instead."),
+) -> None:
+    """Make a user register an authentication method at their next sign-in (before it completes)."""
+    with _context() as (services, tenant_id):
+        with friendly_errors(), transaction(services.db) as db:
+            user = directory.get_user_by_key(db, tenant_id, upn)
+            user.mfa_registration_required = not off
+            registered = has_registered_method(db, tenant_id, user.id)
+        if off:
+            console.print(f"{user.user_principal_name} no longer has to register a method.")
+        elif registered:
+            console.print(f"{user.user_principal_name} already has a method registered: nothing to ask at sign-in.")
+        else:
+            console.print(f"{user.user_principal_name} must register a method at their next sign-in.")
 
 
 # ---- groups ------------------------------------------------------------------------------------

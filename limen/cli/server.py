@@ -8,6 +8,7 @@ import typer
 from cryptography.fernet import Fernet
 
 from limen.cli._common import command_services, console, err_console, settings_or_exit
+from limen.config import Secret
 from limen.logging_config import logging_config
 from limen.service import keys as keys_service
 from limen.service.context import build_services
@@ -152,22 +153,29 @@ def keys_reencrypt() -> None:
 
     from limen.crypto.vault import DecryptionFailed
     from limen.store.db import transaction
-    from limen.store.models import SigningKey
+    from limen.store.models import AuthMethod, MethodChallenge, SigningKey
 
     with command_services() as services:
-        count = 0
+        count = methods = 0
         try:
             with transaction(services.db) as db:
                 for key in db.scalars(sa.select(SigningKey)):
                     key.private_jwk_encrypted = services.vault.rotate(key.private_jwk_encrypted)
                     count += 1
+                for method in db.scalars(sa.select(AuthMethod).where(AuthMethod.secret.is_not(None))):
+                    assert method.secret is not None
+                    method.secret = services.vault.rotate(method.secret)
+                    methods += 1
+                # Pending challenges are short-lived, but they hold codes and new TOTP keys too.
+                for challenge in db.scalars(sa.select(MethodChallenge)):
+                    challenge.pending = services.vault.rotate(challenge.pending)
         except DecryptionFailed:
             err_console.print(
                 "[red]error:[/red] a stored secret cannot be decrypted with any key in LIMEN_ENCRYPTION_KEYS. "
                 "Keep the old key in the list (after the new one) until re-encryption succeeds. Nothing was changed."
             )
             raise typer.Exit(1) from None
-        console.print(f"Re-encrypted {count} signing key(s).")
+        console.print(f"Re-encrypted {count} signing key(s) and {methods} method secret(s).")
 
 
 @config_app.command("check")
@@ -177,7 +185,7 @@ def config_check() -> None:
 
     settings = settings_or_exit()
     for name, value in sorted(vars(settings).items()):
-        if name in {"admin_token", "secret_key", "encryption_keys"} and value:
+        if (name in {"admin_token", "secret_key", "encryption_keys"} or isinstance(value, Secret)) and value:
             shown: object = "********"
         elif name == "database_url":
             shown = sa.make_url(str(value)).render_as_string(hide_password=True)

@@ -28,7 +28,8 @@ def tune_for_password_hashing(memory_kib: int, concurrency: int) -> bool:
     if _applied:
         return True
     import os
-    if os.environ.get('XX_NO_TUNE'):
+
+    if os.environ.get("XX_NO_TUNE"):
         return False
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False

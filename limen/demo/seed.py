@@ -36,10 +36,14 @@ class DemoUser:
     upn: str
     name: str
     role: str
+    #: Must register an authentication method at the first sign-in (the registration interrupt).
+    must_register: bool = False
 
 
 DEMO_USERS = (
-    DemoUser(f"adele.vance@{DEMO_DOMAIN}", "Adele Vance", "employee (Sales, remote)"),
+    DemoUser(
+        f"adele.vance@{DEMO_DOMAIN}", "Adele Vance", "employee (Sales, remote): registers MFA at first sign-in", True
+    ),
     DemoUser(f"alex.wilber@{DEMO_DOMAIN}", "Alex Wilber", "Global Administrator"),
     DemoUser(f"megan.bowen@{DEMO_DOMAIN}", "Megan Bowen", "employee (Engineering)"),
 )
@@ -93,6 +97,7 @@ def seed_demo(services: Services, rp_base_url: str) -> dict[str, Any]:
                     hasher=services.hasher,
                     password=password,
                 )
+                user.mfa_registration_required = demo.must_register
             users[demo.upn] = user
 
         def group(name: str, description: str) -> str:

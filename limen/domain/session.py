@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from limen.domain.methods import SPECS
+
 #: `acr` values Limen emits: one factor, or more than one factor of distinct kinds.
 ACR_SINGLE_FACTOR = "urn:limen:acr:1fa"
 ACR_MULTI_FACTOR = "urn:limen:acr:mfa"
@@ -17,7 +19,8 @@ ACR_MULTI_FACTOR = "urn:limen:acr:mfa"
 
 @dataclass(frozen=True, slots=True)
 class CompletedMethod:
-    """One authentication step that succeeded: `method` is Limen's method kind, `amr` its RFC 8176 value."""
+    """One authentication step that succeeded: `method` is Limen's method key, `amr` its RFC 8176
+    value(s), space-separated when a method yields several (a passkey: "hwk user")."""
 
     method: str
     amr: str
@@ -41,15 +44,19 @@ def amr_values(methods: tuple[CompletedMethod, ...]) -> list[str]:
     """RFC 8176 `amr`: each method's value once, in the order completed, plus `mfa` when it was MFA."""
     values: list[str] = []
     for m in methods:
-        if m.amr not in values:
-            values.append(m.amr)
+        for value in m.amr.split():
+            if value not in values:
+                values.append(value)
     if is_multi_factor(methods) and "mfa" not in values:
         values.append("mfa")
     return values
 
 
 def is_multi_factor(methods: tuple[CompletedMethod, ...]) -> bool:
-    """MFA means at least two distinct factor kinds (knowledge, possession, inherence)."""
+    """MFA means at least two distinct factor kinds (knowledge, possession, inherence), or one method
+    that is multi-factor by itself (a passkey with user verification, a Temporary Access Pass)."""
+    if any((spec := SPECS.get(m.method)) is not None and spec.multi_factor_alone for m in methods):
+        return True
     return len({m.factor for m in methods}) >= 2
 
 

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from limen.domain.access.decision import Decision
-from limen.domain.session import CompletedMethod
+from limen.domain.session import CompletedMethod, is_multi_factor
 from limen.domain.signin_log import SignInError
 
 STATE_VERSION = 1
@@ -27,6 +27,8 @@ class Stage(StrEnum):
     PASSWORD = "password"  # noqa: S105 - a stage name, not a secret
     DECIDE = "decide"
     SATISFY = "satisfy"
+    REGISTER = "register"
+    PASSKEY = "passkey"
     COMPLETE = "complete"
     BLOCKED = "blocked"
 
@@ -38,6 +40,12 @@ class Notice(StrEnum):
     INVALID_CREDENTIALS = "invalidCredentials"
     ACCOUNT_DISABLED = "accountDisabled"
     BLOCKED = "blocked"
+    SECOND_FACTOR_FAILED = "secondFactorFailed"
+
+
+#: Requirements `decide` may return that the satisfy stage knows how to meet.
+MFA = "mfa"
+REGISTER_SECURITY_INFO = "registerSecurityInfo"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +56,13 @@ class SignInState:
     completed: tuple[CompletedMethod, ...] = ()
     pending: tuple[str, ...] = ()
     failures: int = 0
+    #: The method being challenged and its challenge (satisfy stage), or the registration (register stage).
+    method_id: str | None = None
+    challenge: str | None = None
+    #: Whether the registration interrupt may be skipped this time (a grace period that has not ended).
+    skip_allowed: bool = False
+    #: A passwordless prompt waiting for its answer (a passkey challenge and the page's options).
+    prompt: dict[str, Any] | None = None
     version: int = STATE_VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -59,6 +74,10 @@ class SignInState:
             "completed": [m.to_json() for m in self.completed],
             "pending": list(self.pending),
             "failures": self.failures,
+            "method_id": self.method_id,
+            "challenge": self.challenge,
+            "skip_allowed": self.skip_allowed,
+            "prompt": self.prompt,
         }
 
     @classmethod
@@ -73,6 +92,10 @@ class SignInState:
             completed=tuple(CompletedMethod.from_json(m) for m in data.get("completed", [])),
             pending=tuple(str(p) for p in data.get("pending", [])),
             failures=int(data.get("failures", 0)),
+            method_id=data.get("method_id"),
+            challenge=data.get("challenge"),
+            skip_allowed=bool(data.get("skip_allowed", False)),
+            prompt=data.get("prompt"),
         )
 
 
@@ -86,11 +109,52 @@ class UsernameSubmitted:
 
 @dataclass(frozen=True, slots=True)
 class FirstFactorChecked:
-    """The outcome of checking a first factor. `user_id` is None when no such account exists."""
+    """The outcome of checking a first factor. `user_id` is None when no such account exists.
+
+    A passkey names its user itself, so it may arrive in the identify stage with `username`.
+    """
 
     error: SignInError
     user_id: str | None = None
     method: CompletedMethod | None = None
+    username: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PasskeyRequested:
+    """ "Sign in with a passkey": the service made a challenge; the page asks the browser to answer it."""
+
+    prompt: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeStarted:
+    """The service opened a challenge (or a registration) for `method_id`; the page answers it."""
+
+    method_id: str | None
+    challenge: str
+
+
+@dataclass(frozen=True, slots=True)
+class SecondFactorPassed:
+    method: CompletedMethod
+
+
+@dataclass(frozen=True, slots=True)
+class SecondFactorFailed:
+    error: SignInError
+
+
+@dataclass(frozen=True, slots=True)
+class MethodRegistered:
+    """The registration interrupt added a method; verifying it during registration proved possession."""
+
+    method: CompletedMethod
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationSkipped:
+    """The person chose "skip for now" while the grace period allows it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +167,18 @@ class Restarted:
     """ "Sign in with another account": back to the start, nothing carried over."""
 
 
-Event = UsernameSubmitted | FirstFactorChecked | Decided | Restarted
+Event = (
+    UsernameSubmitted
+    | FirstFactorChecked
+    | Decided
+    | Restarted
+    | ChallengeStarted
+    | SecondFactorPassed
+    | SecondFactorFailed
+    | MethodRegistered
+    | RegistrationSkipped
+    | PasskeyRequested
+)
 
 
 # Effects ------------------------------------------------------------------------------------------
@@ -133,7 +208,14 @@ class IssueSession:
     """Create the browser session from `state.completed` and continue to the application."""
 
 
-Effect = Show | RunDecision | LogAttempt | IssueSession
+@dataclass(frozen=True, slots=True)
+class StartChallenge:
+    """Open a challenge for the user's default second factor (or `method_id`); feed back `ChallengeStarted`."""
+
+    method_id: str | None = None
+
+
+Effect = Show | RunDecision | LogAttempt | IssueSession | StartChallenge
 
 
 class InvalidTransition(Exception):
@@ -149,7 +231,30 @@ def advance(state: SignInState, event: Event, now: datetime) -> tuple[SignInStat
         return _on_username(state, event)
     if isinstance(event, FirstFactorChecked):
         return _on_first_factor(state, event)
-    return _on_decided(state, event)
+    if isinstance(event, Decided):
+        return _on_decided(state, event)
+    if isinstance(event, ChallengeStarted):
+        if state.stage not in (Stage.SATISFY, Stage.REGISTER):
+            raise InvalidTransition(f"challenge started in stage {state.stage}")
+        return replace(state, method_id=event.method_id, challenge=event.challenge), (Show(),)
+    if isinstance(event, SecondFactorPassed):
+        return _on_second_factor(state, event)
+    if isinstance(event, SecondFactorFailed):
+        if state.stage is not Stage.SATISFY:
+            raise InvalidTransition(f"second factor failed in stage {state.stage}")
+        failed = replace(state, failures=state.failures + 1)
+        return failed, (LogAttempt(event.error, MULTI_FACTOR), Show(Notice.SECOND_FACTOR_FAILED))
+    if isinstance(event, MethodRegistered):
+        return _on_registered(state, event)
+    if isinstance(event, PasskeyRequested):
+        if state.stage not in (Stage.IDENTIFY, Stage.PASSWORD, Stage.PASSKEY):
+            raise InvalidTransition(f"passkey requested in stage {state.stage}")
+        return SignInState(stage=Stage.PASSKEY, prompt=event.prompt), (Show(),)
+    return _on_skipped(state)
+
+
+MULTI_FACTOR = "multiFactorAuthentication"
+SINGLE_FACTOR = "singleFactorAuthentication"
 
 
 def _on_username(state: SignInState, event: UsernameSubmitted) -> tuple[SignInState, tuple[Effect, ...]]:
@@ -163,12 +268,15 @@ def _on_username(state: SignInState, event: UsernameSubmitted) -> tuple[SignInSt
 
 
 def _on_first_factor(state: SignInState, event: FirstFactorChecked) -> tuple[SignInState, tuple[Effect, ...]]:
-    if state.stage is not Stage.PASSWORD:
+    named_by_method = state.stage in (Stage.IDENTIFY, Stage.PASSKEY) and event.username is not None
+    if state.stage is not Stage.PASSWORD and not named_by_method:
         raise InvalidTransition(f"first factor checked in stage {state.stage}")
+    if event.username is not None:
+        state = replace(state, username=event.username)
     if event.error is SignInError.SUCCESS:
         if event.user_id is None or event.method is None:
             raise InvalidTransition("a successful first factor must name the user and the method")
-        next_state = replace(state, stage=Stage.DECIDE, user_id=event.user_id, completed=(event.method,))
+        next_state = replace(state, stage=Stage.DECIDE, user_id=event.user_id, completed=(event.method,), prompt=None)
         return next_state, (RunDecision(),)
     failed = replace(state, failures=state.failures + 1, user_id=event.user_id)
     notice = Notice.ACCOUNT_DISABLED if event.error is SignInError.USER_DISABLED else Notice.INVALID_CREDENTIALS
@@ -184,7 +292,45 @@ def _on_decided(state: SignInState, event: Decided) -> tuple[SignInState, tuple[
             LogAttempt(SignInError.BLOCKED_BY_CONDITIONAL_ACCESS),
             Show(Notice.BLOCKED),
         )
-    pending = tuple(sorted(requirement for requirement in decision.requirements if requirement != "password"))
-    if pending:
-        return replace(state, stage=Stage.SATISFY, pending=pending), (Show(),)
-    return replace(state, stage=Stage.COMPLETE), (IssueSession(), LogAttempt(SignInError.SUCCESS))
+    requirements = set(decision.requirements) - {"password"}
+    if MFA in requirements and is_multi_factor(state.completed):
+        requirements.discard(MFA)  # a passkey or a Temporary Access Pass was multi-factor already
+    pending = tuple(sorted(requirements))
+    return _next_requirement(replace(state, pending=pending, skip_allowed=decision.registration_skippable))
+
+
+def _next_requirement(state: SignInState) -> tuple[SignInState, tuple[Effect, ...]]:
+    """Move to the stage that meets the next pending requirement, or complete the sign-in."""
+    if REGISTER_SECURITY_INFO in state.pending:
+        return replace(state, stage=Stage.REGISTER, method_id=None, challenge=None), (Show(),)
+    if MFA in state.pending:
+        return replace(state, stage=Stage.SATISFY, method_id=None, challenge=None), (StartChallenge(),)
+    requirement = MULTI_FACTOR if is_multi_factor(state.completed) else SINGLE_FACTOR
+    done = replace(state, stage=Stage.COMPLETE, pending=(), method_id=None, challenge=None)
+    return done, (IssueSession(), LogAttempt(SignInError.SUCCESS, requirement))
+
+
+def _on_second_factor(state: SignInState, event: SecondFactorPassed) -> tuple[SignInState, tuple[Effect, ...]]:
+    if state.stage is not Stage.SATISFY:
+        raise InvalidTransition(f"second factor passed in stage {state.stage}")
+    passed = replace(
+        state, completed=(*state.completed, event.method), pending=tuple(p for p in state.pending if p != MFA)
+    )
+    return _next_requirement(passed)
+
+
+def _on_registered(state: SignInState, event: MethodRegistered) -> tuple[SignInState, tuple[Effect, ...]]:
+    if state.stage is not Stage.REGISTER:
+        raise InvalidTransition(f"method registered in stage {state.stage}")
+    # Registering meant proving possession of the new method, which is the MFA this sign-in needed.
+    done = {REGISTER_SECURITY_INFO, MFA}
+    registered = replace(
+        state, completed=(*state.completed, event.method), pending=tuple(p for p in state.pending if p not in done)
+    )
+    return _next_requirement(registered)
+
+
+def _on_skipped(state: SignInState) -> tuple[SignInState, tuple[Effect, ...]]:
+    if state.stage is not Stage.REGISTER or not state.skip_allowed:
+        raise InvalidTransition("registration cannot be skipped now")
+    return _next_requirement(replace(state, pending=tuple(p for p in state.pending if p != REGISTER_SECURITY_INFO)))

@@ -19,6 +19,7 @@ class SignInError(IntEnum):
     FRESH_TOKEN_NEEDED = 50173
     BLOCKED_BY_CONDITIONAL_ACCESS = 53003
     BLOCKED_BY_SECURITY_DEFAULTS = 530035
+    STRONG_AUTH_FAILED = 500121
 
 
 FAILURE_REASONS: dict[SignInError, str] = {
@@ -35,6 +36,7 @@ FAILURE_REASONS: dict[SignInError, str] = {
     ),
     SignInError.BLOCKED_BY_CONDITIONAL_ACCESS: "Access has been blocked by Conditional Access policies.",
     SignInError.BLOCKED_BY_SECURITY_DEFAULTS: "Access has been blocked by security defaults.",
+    SignInError.STRONG_AUTH_FAILED: "Authentication failed during strong authentication request.",
 }
 
 #: Graph's `clientAppUsed` strings (SPEC.md §8.1) for each Conditional Access client app type.

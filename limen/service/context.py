@@ -11,6 +11,7 @@ from limen.config import Settings
 from limen.crypto.passwords import Argon2Hasher
 from limen.crypto.vault import Vault
 from limen.domain.clock import Clock, SystemClock
+from limen.notify import EmailSender, SmsSender, build_senders
 from limen.store.db import make_engine, make_session_factory
 
 
@@ -21,6 +22,9 @@ class Services:
     db: sessionmaker[Session]
     hasher: Argon2Hasher
     vault: Vault
+    #: Where verification codes go (limen.notify); tests may replace them with recording senders.
+    sms_sender: SmsSender
+    email_sender: EmailSender
     clock: Clock = field(default_factory=SystemClock)
     # Filled by limen.service.tenants.default_tenant_id() on first use; the default tenant never changes.
     _default_tenant_id: str | None = None
@@ -30,6 +34,8 @@ class Services:
 
 def build_services(settings: Settings, *, clock: Clock | None = None, engine: sa.Engine | None = None) -> Services:
     engine = engine or make_engine(settings.database_url)
+    clock = clock or SystemClock()
+    sms_sender, email_sender = build_senders(settings, clock)
     return Services(
         settings=settings,
         engine=engine,
@@ -41,5 +47,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, engine: sa
             max_concurrency=settings.argon2_concurrency or None,
         ),
         vault=Vault(list(settings.encryption_keys)),
-        clock=clock or SystemClock(),
+        sms_sender=sms_sender,
+        email_sender=email_sender,
+        clock=clock,
     )

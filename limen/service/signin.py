@@ -29,7 +29,7 @@ from limen.domain.access.decision import ClientAppType
 from limen.domain.ids import new_id, parse_guid
 from limen.service.context import Services
 from limen.service.signin_handles import CARRIED, Handle, needs_db, open_handle, seal
-from limen.store.models import SignInFlow, User
+from limen.store.models import AuthMethod, SignInFlow, User
 
 #: Limen's own "My Account" portal, the application of sign-ins that did not come from a client.
 PORTAL_APP_ID = "6b3f4c1e-2a0d-4f7e-9c55-0d1e6a7b8c90"
@@ -52,8 +52,16 @@ _UPDATE_FLOW = (
 )
 _DELETE_FLOW = sa.delete(_FLOWS).where(_FLOWS.c.id == sa.bindparam("flow_id"))
 _SWEEP_FLOWS = sa.delete(_FLOWS).where(_FLOWS.c.expires_at <= sa.bindparam("now", type_=_FLOWS.c.expires_at.type))
+_METHODS = AuthMethod.metadata.tables["auth_methods"]
 _SELECT_ACCOUNT = sa.select(
-    User.id, User.user_principal_name, User.display_name, User.password_hash, User.account_enabled
+    User.id,
+    User.user_principal_name,
+    User.display_name,
+    User.password_hash,
+    User.account_enabled,
+    # Whether the user has any method: most users' sign-ins then need no query about methods at all.
+    sa.exists().where(_METHODS.c.user_id == User.id).label("has_methods"),
+    User.mfa_registration_required,
 ).where(User.tenant_id == sa.bindparam("tenant_id"), User.upn_key == sa.bindparam("upn_key"))
 _MARK_SIGNED_IN = (
     sa.update(_USERS)
@@ -82,6 +90,8 @@ class FlowView:
     state: machine.SignInState
     authorize_request: dict[str, Any] | None
     notice: machine.Notice | None = None
+    #: A message from an authentication method (a wrong code, a throttle), shown as the notice.
+    message: str | None = None
 
     @property
     def app_display_name(self) -> str:

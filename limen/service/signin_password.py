@@ -7,32 +7,22 @@ machine's decide and satisfy steps, the session, the user's last sign-in time an
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from dataclasses import replace
+from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from limen.domain import signin as machine
-from limen.domain.access.decision import Decision, PolicySet, SignInContext, decide
 from limen.domain.directory import upn_key
-from limen.domain.ids import new_id
-from limen.domain.session import CompletedMethod, is_multi_factor
-from limen.domain.signin_log import CLIENT_APP_USED, AuthenticationDetail, SignInError, SignInRecord
-from limen.domain.user_agent import device_detail
-from limen.service import sessions, signin_log
+from limen.domain.session import CompletedMethod
+from limen.domain.signin_log import AuthenticationDetail, SignInError
 from limen.service.context import Services
-from limen.service.directory import member_of_transitive, role_ids_of
 from limen.service.signin import (
     _DELETE_FLOW,
-    _MARK_SIGNED_IN,
     _SELECT_ACCOUNT,
     _SELECT_FLOW,
     _SWEEP_FLOWS,
     PASSWORD_METHOD,
-    PORTAL_APP_ID,
-    PORTAL_APP_NAME,
     SWEEP_ONE_IN,
     Completed,
     Db,
@@ -45,23 +35,13 @@ from limen.service.signin import (
     _view,
 )
 from limen.service.signin_handles import CARRIED
-from limen.store.models import User
+from limen.service.signin_steps import Account, Step, drive
 
 
-@dataclass(frozen=True)
-class _Account:
-    """What the password step needs of a user, read once before the (slow) hash check."""
-
-    id: str
-    user_principal_name: str
-    display_name: str
-    password_hash: str | None
-    enabled: bool
-
-
-def _find_account(db: Db, tenant_id: str, username: str) -> _Account | None:
+def _find_account(db: Db, tenant_id: str, username: str) -> Account | None:
+    """The account behind a username, read once before the (slow) hash check."""
     row = db.execute(_SELECT_ACCOUNT, {"tenant_id": tenant_id, "upn_key": upn_key(username)}).first()
-    return _Account(*row) if row is not None else None
+    return Account(*row) if row is not None else None
 
 
 class _Spent(Exception):
@@ -139,7 +119,7 @@ def _complete_password(
     browser_token: str,
     first: _Resolved,
     username: str,
-    account: _Account | None,
+    account: Account | None,
     error: SignInError,
     method: CompletedMethod | None,
     new_hash: str | None,
@@ -157,47 +137,28 @@ def _complete_password(
     if state.stage is not machine.Stage.PASSWORD or state.username != username:
         state, _ = machine.advance(state, machine.Restarted(), now)
         return _view(db, services, browser_token, resolved, state)
-    event: machine.Event = machine.FirstFactorChecked(
-        error=error, user_id=account.id if account else None, method=method
-    )
-    detail = AuthenticationDetail(
-        "Password",
-        succeeded=error in (SignInError.SUCCESS, SignInError.USER_DISABLED),
-        step_at=now,
-        result_detail=_result_detail(error),
-    )
-    notice: machine.Notice | None = None
-    session_token: str | None = None
-    authorize_request = resolved.authorize_request
-    while True:
-        state, effects = machine.advance(state, event, now)
-        next_event: machine.Event | None = None
-        for effect in effects:
-            if isinstance(effect, machine.Show):
-                notice = effect.notice
-            elif isinstance(effect, machine.LogAttempt):
-                record = _record(state, account, authorize_request, effect.error, detail, meta, now)
-                signin_log.append(db, tenant_id, record)
-            elif isinstance(effect, machine.RunDecision):
-                next_event = machine.Decided(_decide(db, services, tenant_id, state, authorize_request, meta))
-            elif isinstance(effect, machine.IssueSession):
-                assert state.user_id is not None
-                session_token = sessions.create(
-                    db,
-                    tenant_id=tenant_id,
-                    user_id=state.user_id,
-                    methods=state.completed,
-                    now=now,
-                    lifetime=timedelta(hours=services.settings.session_lifetime_hours),
-                )
-                _after_success(db, state.user_id, new_hash, now)
-        if next_event is None:
-            break
-        event = next_event
-    if session_token is not None and state.user_id is not None:
-        _finish(db, services, browser_token, resolved, state, now)
-        return Completed(session_token=session_token, user_id=state.user_id, authorize_request=authorize_request)
-    return _view(db, services, browser_token, resolved, state, notice)
+    event = machine.FirstFactorChecked(error=error, user_id=account.id if account else None, method=method)
+    step = Step(db, services, tenant_id, resolved, meta, now, account, new_hash=new_hash)
+    if error is not SignInError.SUCCESS:
+        step.failed = AuthenticationDetail(
+            "Password",
+            succeeded=error is SignInError.USER_DISABLED,
+            step_at=now,
+            result_detail=_result_detail(error),
+        )
+    state = drive(step, state, event)
+    return conclude(step, browser_token, state)
+
+
+def conclude(step: Step, browser_token: str, state: machine.SignInState) -> FlowView | Completed:
+    """The page after a step: the application (the sign-in completed) or the flow's next page."""
+    if step.session_token is not None and state.user_id is not None:
+        _finish(step.db, step.services, browser_token, step.resolved, state, step.now)
+        return Completed(
+            session_token=step.session_token, user_id=state.user_id, authorize_request=step.authorize_request
+        )
+    view = _view(step.db, step.services, browser_token, step.resolved, state, step.notice)
+    return replace(view, message=step.message) if step.message else view
 
 
 def _finish(
@@ -228,73 +189,3 @@ def _result_detail(error: SignInError) -> str:
         if error in (SignInError.SUCCESS, SignInError.USER_DISABLED)
         else "Invalid username or password"
     )
-
-
-def _decide(
-    db: sa.Connection,
-    services: Services,
-    tenant_id: str,
-    state: machine.SignInState,
-    authorize_request: dict[str, Any] | None,
-    meta: RequestMeta,
-) -> Decision:
-    assert state.user_id is not None
-    policies = PolicySet()
-    groups: set[str] = set()
-    roles: set[str] = set()
-    if policies.needs_directory:
-        # Directory facts cost two recursive queries; load them only when some policy can look at them.
-        with Session(bind=db) as session:
-            groups = set(member_of_transitive(session, tenant_id, state.user_id))
-            roles = set(role_ids_of(session, tenant_id, state.user_id))
-    context = SignInContext(
-        tenant_id=tenant_id,
-        user_id=state.user_id,
-        group_ids=frozenset(groups),
-        role_ids=frozenset(roles),
-        app_id=_app_id(authorize_request),
-        client_app_type=meta.client_app_type,
-        ip_address=meta.ip_address,
-    )
-    return decide(context, policies, services.clock.now())
-
-
-def _app_id(authorize_request: dict[str, Any] | None) -> str:
-    return str(authorize_request["client_id"]) if authorize_request else PORTAL_APP_ID
-
-
-def _record(
-    state: machine.SignInState,
-    account: _Account | None,
-    request: dict[str, Any] | None,
-    error: SignInError,
-    detail: AuthenticationDetail,
-    meta: RequestMeta,
-    now: datetime,
-) -> SignInRecord:
-    return SignInRecord(
-        id=new_id(),
-        created_at=now,
-        correlation_id=meta.correlation_id,
-        error=error,
-        user_id=account.id if account else None,
-        user_principal_name=account.user_principal_name if account else state.username,
-        user_display_name=account.display_name if account else "",
-        app_id=_app_id(request),
-        app_display_name=str(request.get("app_display_name", "")) if request else PORTAL_APP_NAME,
-        ip_address=meta.ip_address,
-        client_app_used=CLIENT_APP_USED[meta.client_app_type.value],
-        is_interactive=True,
-        authentication_requirement=(
-            "multiFactorAuthentication" if is_multi_factor(state.completed) else "singleFactorAuthentication"
-        ),
-        authentication_details=(detail,),
-        device_detail=device_detail(meta.user_agent),
-    )
-
-
-def _after_success(db: Db, user_id: str, new_hash: str | None, now: datetime) -> None:
-    db.execute(_MARK_SIGNED_IN, {"user_id": user_id, "now": now})
-    if new_hash is not None:
-        # Transparent rehash: the parameters changed since this hash was made (config or upgrade).
-        db.execute(sa.update(User).where(User.id == user_id).values(password_hash=new_hash))

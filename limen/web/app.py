@@ -27,8 +27,11 @@ STATIC = Path(__file__).parent / "ui" / "static"
 
 def create_app(services: Services) -> FastAPI:
     from limen.protocols.oidc.router import router as oidc_router
+    from limen.web.device.router import router as device_router
     from limen.web.ui.router import router as ui_router
     from limen.web.ui.router import routes as signin_routes
+    from limen.web.ui.security_info import router as security_info_router
+    from limen.web.ui.signin_steps import routes as step_routes
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -52,8 +55,11 @@ def create_app(services: Services) -> FastAPI:
     # Routes match in order: the sign-in pages and OIDC endpoints (the hot paths) come before the
     # many admin API routes.
     app.router.routes.extend(signin_routes)
+    app.router.routes.extend(step_routes)
     app.include_router(ui_router)
+    app.include_router(security_info_router)
     app.include_router(oidc_router)
+    app.include_router(device_router)
     app.include_router(graph_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -134,3 +134,7 @@ def test_demo_seed_is_idempotent_and_prints_the_same_passwords(
         apps = list(db.scalars(sa.select(Application)))
     assert upns == sorted(state["passwords"]) and len(upns) == 3
     assert len(apps) == 1 and apps[0].web_redirect_uris == ["http://127.0.0.1:8001/callback"]
+    with services.db() as db:
+        must_register = list(db.scalars(sa.select(User.user_principal_name).where(User.mfa_registration_required)))
+    assert must_register == ["adele.vance@contoso.demo"]
+    assert "registers MFA at first sign-in" in first.stdout

@@ -36,6 +36,10 @@ class SignInContext:
     client_app_type: ClientAppType
     ip_address: str
     is_interactive: bool = True
+    #: Keys of the second-factor methods the user has registered (e.g. "softwareOath").
+    registered_methods: frozenset[str] = frozenset()
+    #: An admin asked the user to register a method at their next sign-in.
+    registration_required: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,8 @@ class Decision:
     requirements: frozenset[str] = field(default_factory=frozenset)
     #: Which rule produced the decision, for the sign-in log.
     reason: str = "noPolicyApplied"
+    #: When registration is required: whether the person may still skip it this time.
+    registration_skippable: bool = False
 
     @property
     def is_blocked(self) -> bool:
@@ -74,7 +80,18 @@ NO_POLICY_DECISION = Decision(outcome=Outcome.ALLOW)
 
 
 def decide(context: SignInContext, policies: PolicySet, now: datetime) -> Decision:
-    """Decide what this sign-in needs. Pure: no I/O, the caller passes `now`."""
-    # No policy source is compiled into PolicySet yet; every sign-in falls to the documented default.
-    del context, policies, now
+    """Decide what this sign-in needs. Pure: no I/O, the caller passes `now`.
+
+    Until security defaults and Conditional Access compile into PolicySet, two per-user rules
+    apply (docs/methods.md): a user who has registered a second factor does MFA at every
+    interactive sign-in (like Entra's per-user MFA), and a user an admin marked with
+    `limen user require-mfa-registration` must register one before the sign-in completes.
+    """
+    del policies, now
+    if context.registration_required and not context.registered_methods:
+        return Decision(
+            outcome=Outcome.ALLOW, requirements=frozenset({"registerSecurityInfo"}), reason="userMustRegister"
+        )
+    if context.registered_methods and context.is_interactive:
+        return Decision(outcome=Outcome.ALLOW, requirements=frozenset({"mfa"}), reason="perUserMfa")
     return NO_POLICY_DECISION

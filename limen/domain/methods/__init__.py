@@ -7,12 +7,17 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from limen.domain.methods import password, totp
+from limen.domain.methods import email, fido2, password, push, sms, tap, totp
 from limen.domain.methods.base import Method, MethodSpec
 
 _MODULES: tuple[ModuleType, ...] = (
     password,
     totp,
+    fido2,
+    push,
+    sms,
+    email,
+    tap,
 )
 
 #: Every method Limen knows, by key, in the order "other ways to sign in" lists them.

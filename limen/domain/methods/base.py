@@ -137,6 +137,8 @@ class Prompt:
     #: Digest of a bearer code that finds this pending prompt from outside the browser (a push
     #: device's enrolment code); see `Environment.digest`.
     lookup_key: str | None = None
+    #: Replacement public data for the method being challenged (a push method remembers its last number).
+    data: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from limen.service import sessions
 from limen.service import signin as signin_service
 from limen.service.signin import Completed, FlowView, RequestMeta
 from limen.service.signin_handles import needs_db
+from limen.service.signin_mfa import page_data
 from limen.service.signin_password import submit_password
 from limen.store.db import transaction
 from limen.web.deps import client_ip, get_services, tenant_id_for
@@ -40,7 +41,28 @@ NOTICES = {
     ),
     Notice.ACCOUNT_DISABLED: "Your account has been disabled. Contact your administrator.",
     Notice.BLOCKED: "You can't get there from here: your organisation's policy blocks this sign-in.",
+    Notice.SECOND_FACTOR_FAILED: "That didn't work. Try again.",
 }
+
+
+def render_step(request: Request, view: FlowView, browser: str) -> Response:
+    """The second-factor or registration page. Reads the user's methods: call it off the event loop."""
+    data = page_data(get_services(request), tenant_id_for(request), view.state)
+    template = "signin_mfa.html" if view.state.stage is Stage.SATISFY else "signin_register.html"
+    return page(
+        request,
+        template,
+        {
+            "flow_id": view.flow_id,
+            "csrf": csrf_token(request, view.flow_id, browser),
+            "app_name": view.app_display_name,
+            "data": data,
+            "challenge": view.state.challenge,
+            "days_left": None,
+            "notice_text": view.message or (NOTICES.get(view.notice) if view.notice else None),
+        },
+    )
+
 
 FormStr = Annotated[str, Form()]
 
@@ -70,7 +92,25 @@ def forbidden(request: Request) -> Response:
     )
 
 
+#: Stages whose page needs more than the flow (the user's methods): render them in a worker thread.
+STEP_STAGES = (Stage.SATISFY, Stage.REGISTER)
+
+
 def render_flow(request: Request, view: FlowView, browser: str, *, login_hint: str = "") -> Response:
+    if view.state.stage in STEP_STAGES:
+        return render_step(request, view, browser)
+    if view.state.stage is Stage.PASSKEY:
+        return page(
+            request,
+            "signin_passkey.html",
+            {
+                "flow_id": view.flow_id,
+                "csrf": csrf_token(request, view.flow_id, browser),
+                "app_name": view.app_display_name,
+                "passkey": (view.state.prompt or {}).get("view"),
+                "notice_text": view.message,
+            },
+        )
     template = "signin_password.html" if view.state.stage is Stage.PASSWORD else "signin_identify.html"
     if view.state.stage is Stage.BLOCKED:
         return page(
@@ -149,6 +189,8 @@ async def signin_page(request: Request) -> Response:
     view = await run_in_threadpool(signin_service.load_flow, services, tenant_id, flow, existing)
     if view is None:
         return expired(request)
+    if view.state.stage in STEP_STAGES:
+        return await run_in_threadpool(render_step, request, view, existing)
     hint = str((view.authorize_request or {}).get("login_hint") or "")
     return render_flow(request, view, existing, login_hint=hint)
 

@@ -1,0 +1,257 @@
+"""Carrying out the sign-in state machine's effects: one loop for every step (password, second
+factor, registration, Temporary Access Pass, passkey).
+
+Every step ends here: the step feeds its event to `drive`, which applies the machine's effects
+(decide, open a challenge, log, issue the session) inside the caller's transaction until the
+machine waits for the person again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from limen.domain import signin as machine
+from limen.domain.access.decision import Decision, PolicySet, SignInContext, decide
+from limen.domain.ids import new_id
+from limen.domain.methods import SPECS
+from limen.domain.methods.base import Rejected
+from limen.domain.session import CompletedMethod
+from limen.domain.signin_log import CLIENT_APP_USED, AuthenticationDetail, SignInError, SignInRecord
+from limen.domain.user_agent import device_detail
+from limen.service import sessions, signin_log
+from limen.service.context import Services
+from limen.service.directory import member_of_transitive, role_ids_of
+from limen.service.methods import runner
+from limen.service.methods.store import is_locked, second_factors
+from limen.service.signin import _MARK_SIGNED_IN, PORTAL_APP_ID, PORTAL_APP_NAME, Db, RequestMeta, _Resolved
+from limen.store.models import AuthMethod, User
+
+
+@dataclass(frozen=True)
+class Account:
+    """What the sign-in needs of a user, read once."""
+
+    id: str
+    user_principal_name: str
+    display_name: str
+    password_hash: str | None
+    enabled: bool
+    has_methods: bool = False
+    registration_required: bool = False
+
+
+def account_of(user: User, has_methods: bool) -> Account:
+    return Account(
+        user.id,
+        user.user_principal_name,
+        user.display_name,
+        None,
+        user.account_enabled,
+        has_methods,
+        user.mfa_registration_required,
+    )
+
+
+@dataclass
+class Step:
+    """One step's inputs and what `drive` found out while running it."""
+
+    db: sa.Connection
+    services: Services
+    tenant_id: str
+    resolved: _Resolved
+    meta: RequestMeta
+    now: datetime
+    account: Account | None
+    #: The authentication detail of a step that failed, for the log row (its successes come from state).
+    failed: AuthenticationDetail | None = None
+    #: A password hash made with new parameters, stored on success.
+    new_hash: str | None = None
+    #: Set by drive.
+    notice: machine.Notice | None = None
+    session_token: str | None = None
+    #: A message for the person from a method (a throttle, a lock), shown on the next page.
+    message: str | None = None
+    log_details: dict[str, str] = field(default_factory=dict)
+    _orm: Session | None = None
+
+    @property
+    def orm(self) -> Session:
+        """An ORM session in the same transaction, for the method runner (the hot path uses Core)."""
+        if self._orm is None:
+            self._orm = Session(bind=self.db)
+        return self._orm
+
+    def close(self) -> None:
+        if self._orm is not None:
+            self._orm.flush()
+            self._orm.close()
+
+    @property
+    def authorize_request(self) -> dict[str, Any] | None:
+        return self.resolved.authorize_request
+
+
+def drive(step: Step, state: machine.SignInState, event: machine.Event) -> machine.SignInState:
+    """Apply `event` and the effects that follow until the machine waits for the person."""
+    while True:
+        state, effects = machine.advance(state, event, step.now)
+        next_event: machine.Event | None = None
+        for effect in effects:
+            if isinstance(effect, machine.Show):
+                step.notice = effect.notice
+            elif isinstance(effect, machine.LogAttempt):
+                signin_log.append(step.db, step.tenant_id, _record(step, state, effect))
+            elif isinstance(effect, machine.RunDecision):
+                next_event = machine.Decided(_decide(step, state))
+            elif isinstance(effect, machine.StartChallenge):
+                next_event = open_challenge(step, state, effect.method_id)
+            elif isinstance(effect, machine.IssueSession):
+                assert state.user_id is not None
+                step.session_token = sessions.create(
+                    step.db,
+                    tenant_id=step.tenant_id,
+                    user_id=state.user_id,
+                    methods=state.completed,
+                    now=step.now,
+                    lifetime=timedelta(hours=step.services.settings.session_lifetime_hours),
+                )
+                _after_success(step.db, state.user_id, step.new_hash, step.now)
+        if next_event is None:
+            step.close()
+            return state
+        event = next_event
+
+
+def open_challenge(step: Step, state: machine.SignInState, method_id: str | None) -> machine.Event:
+    """Open a challenge for the chosen method, else the default one that is not locked."""
+    assert state.user_id is not None
+    db = step.orm
+    user = db.get(User, state.user_id)
+    assert user is not None
+    candidates = second_factors(db, step.tenant_id, state.user_id)
+    chosen: AuthMethod | None = next((m for m in candidates if m.id == method_id), None) if method_id else None
+    if chosen is None:
+        chosen = next((m for m in candidates if not is_locked(m, step.now)), candidates[0] if candidates else None)
+    if chosen is None:
+        return machine.ChallengeStarted(None, "")
+    started = runner.start_challenge(
+        db, step.services, step.tenant_id, user, chosen, "signin", step.meta, app_name=app_display_name(step)
+    )
+    if isinstance(started, Rejected):
+        step.message = started.message
+        return machine.ChallengeStarted(chosen.id, "")
+    return machine.ChallengeStarted(chosen.id, started.challenge_id)
+
+
+def _decide(step: Step, state: machine.SignInState) -> Decision:
+    assert state.user_id is not None
+    policies = PolicySet()
+    groups: set[str] = set()
+    roles: set[str] = set()
+    if policies.needs_directory:
+        # Directory facts cost two recursive queries; load them only when some policy can look at them.
+        groups = set(member_of_transitive(step.orm, step.tenant_id, state.user_id))
+        roles = set(role_ids_of(step.orm, step.tenant_id, state.user_id))
+    registered: frozenset[str] = frozenset()
+    account = step.account
+    if account is None or account.has_methods:
+        # Most sign-ins of users without methods skip this query: the account read said there are none.
+        registered = frozenset(m.kind for m in second_factors(step.orm, step.tenant_id, state.user_id))
+    context = SignInContext(
+        tenant_id=step.tenant_id,
+        user_id=state.user_id,
+        group_ids=frozenset(groups),
+        role_ids=frozenset(roles),
+        app_id=app_id(step.authorize_request),
+        client_app_type=step.meta.client_app_type,
+        ip_address=step.meta.ip_address,
+        registered_methods=registered,
+        registration_required=account.registration_required if account else False,
+    )
+    return decide(context, policies, step.now)
+
+
+def app_id(authorize_request: dict[str, Any] | None) -> str:
+    return str(authorize_request["client_id"]) if authorize_request else PORTAL_APP_ID
+
+
+def app_display_name(step: Step) -> str:
+    request = step.authorize_request
+    return str(request.get("app_display_name", "")) if request else PORTAL_APP_NAME
+
+
+_RESULT_DETAILS = {
+    "password": "Correct password",
+    "temporaryAccessPass": "Temporary Access Pass validated",
+}
+
+
+def completed_details(
+    completed: tuple[CompletedMethod, ...], log_details: dict[str, str]
+) -> list[AuthenticationDetail]:
+    details = []
+    for index, method in enumerate(completed):
+        spec = SPECS.get(method.method)
+        details.append(
+            AuthenticationDetail(
+                spec.log_name if spec else method.method,
+                succeeded=True,
+                step_at=method.at,
+                step_requirement="Primary authentication" if index == 0 else "MFA",
+                result_detail=_RESULT_DETAILS.get(method.method, "MFA successfully completed"),
+                method_detail=log_details.get(method.method, ""),
+            )
+        )
+    return details
+
+
+def _record(step: Step, state: machine.SignInState, effect: machine.LogAttempt) -> SignInRecord:
+    account = step.account
+    request = step.authorize_request
+    details = completed_details(state.completed, step.log_details)
+    if step.failed is not None:
+        details.append(step.failed)
+    return SignInRecord(
+        id=new_id(),
+        created_at=step.now,
+        correlation_id=step.meta.correlation_id,
+        error=effect.error,
+        user_id=account.id if account else None,
+        user_principal_name=account.user_principal_name if account else state.username,
+        user_display_name=account.display_name if account else "",
+        app_id=app_id(request),
+        app_display_name=app_display_name(step),
+        ip_address=step.meta.ip_address,
+        client_app_used=CLIENT_APP_USED[step.meta.client_app_type.value],
+        is_interactive=True,
+        authentication_requirement=effect.authentication_requirement,
+        authentication_details=tuple(details),
+        device_detail=device_detail(step.meta.user_agent),
+    )
+
+
+def failed_detail(method_kind: str, requirement: str, result_detail: str, now: datetime) -> AuthenticationDetail:
+    spec = SPECS.get(method_kind)
+    return AuthenticationDetail(
+        spec.log_name if spec else method_kind,
+        succeeded=False,
+        step_at=now,
+        step_requirement=requirement,
+        result_detail=result_detail,
+    )
+
+
+def _after_success(db: Db, user_id: str, new_hash: str | None, now: datetime) -> None:
+    db.execute(_MARK_SIGNED_IN, {"user_id": user_id, "now": now})
+    if new_hash is not None:
+        # Transparent rehash: the parameters changed since this hash was made (config or upgrade).
+        db.execute(sa.update(User).where(User.id == user_id).values(password_hash=new_hash))
+
+
+__all__ = ["Account", "SignInError", "Step", "app_display_name", "drive"]

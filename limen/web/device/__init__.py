@@ -1,0 +1,1 @@
+"""The HTTP API that authenticator apps (`limen-authenticator`) speak: docs/authenticator.md."""
