@@ -29,7 +29,6 @@ from cryptography.fernet import Fernet
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from limen.crypto.allocator import tune_for_password_hashing
 from tests.support.live import free_port, limen_server
 
 PASSWORD = "Bench-Password-2026!"
@@ -38,8 +37,6 @@ _HIDDEN = re.compile(r'name="(flow|csrf_token)" value="([^"]*)"')
 
 def _raw_worker(args: tuple[int, int, int, float]) -> int:
     memory, time_cost, parallelism, seconds = args
-    # The same allocator settings as Limen's hasher, so that the two figures differ only by the server.
-    tune_for_password_hashing(memory, 1)
     hasher = PasswordHasher(memory_cost=memory, time_cost=time_cost, parallelism=parallelism)
     stored = hasher.hash(PASSWORD)
     count = 0

@@ -55,6 +55,13 @@ def demo(
     console.print(f"  try: curl -H 'Authorization: Bearer {admin_token}' {issuer}/v1.0/users", soft_wrap=True)
     console.print(f"Database:         {settings.database_url}", soft_wrap=True)
     console.print(table)
+    outbox = settings.data_dir / "outbox"
+    console.print(
+        f"Text-message and e-mail codes are not sent in the demo: they are written to {outbox}/", soft_wrap=True
+    )
+    console.print(
+        f"My security info: {issuer}/security-info   Push client: .venv/bin/limen-authenticator --help", soft_wrap=True
+    )
     if seed_only:
         services.engine.dispose()
         return

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from limen.crypto.allocator import tune_for_password_hashing
-
 
 @dataclass(frozen=True, slots=True)
 class Verification:
@@ -33,7 +31,6 @@ class Argon2Hasher:
         # cost m KiB each). Beyond one per core, callers wait their turn instead.
         self.max_concurrency = max_concurrency or os.cpu_count() or 1
         self._slots = threading.BoundedSemaphore(self.max_concurrency)
-        tune_for_password_hashing(memory_kib, self.max_concurrency)
         # Verifying against this hash makes an unknown username cost the same as a wrong password.
         self._dummy_hash = self._hasher.hash("limen-timing-equaliser")
 
