@@ -61,6 +61,8 @@ class Settings:
     id_token_seconds: int = 3600
     refresh_token_days: int = 90
     signing_key_overlap_hours: int = 24
+    #: The OAuth password grant (ROPC): off unless LIMEN_ALLOW_PASSWORD_GRANT=true. It cannot do MFA.
+    allow_password_grant: bool = False
     log_level: str = "info"
     dev_secrets_generated: bool = False
     # Senders of verification codes (limen.notify); checked by _sender_settings.
@@ -140,7 +142,16 @@ _SENDER_SETTINGS = {
     "SMTP_PASSWORD",
     "EMAIL_FROM",
 }
-KNOWN_VARIABLES = frozenset(f"LIMEN_{name}" for name in (*_INT_SETTINGS, *_STR_SETTINGS, *_SENDER_SETTINGS))
+_BOOL_SETTINGS: dict[str, str] = {
+    # env suffix: field
+    "ALLOW_PASSWORD_GRANT": "allow_password_grant",
+}
+#: Spellings accepted for a yes/no setting; anything else is an error rather than a guess.
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+KNOWN_VARIABLES = frozenset(
+    f"LIMEN_{name}" for name in (*_INT_SETTINGS, *_STR_SETTINGS, *_SENDER_SETTINGS, *_BOOL_SETTINGS)
+)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -166,6 +177,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             problems.append(f"LIMEN_{suffix}={number} is out of range ({low}..{high}).")
             continue
         values[attr] = number
+
+    for suffix, attr in _BOOL_SETTINGS.items():
+        raw = env.get(f"LIMEN_{suffix}")
+        if raw is None:
+            continue
+        word = raw.strip().lower()
+        if word not in _TRUE | _FALSE:
+            problems.append(f"LIMEN_{suffix}={raw!r}: expected true or false.")
+            continue
+        values[attr] = word in _TRUE
 
     data_dir = Path(env.get("LIMEN_DATA_DIR", ".limen"))
     values["data_dir"] = data_dir

@@ -20,7 +20,7 @@ from limen.service.context import Services, build_services
 from limen.service.tenants import ensure_default_tenant
 from limen.store import migrate
 from limen.store.db import make_engine
-from limen.store.models import Base
+from limen.store.models import Base, Tenant
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 #: Cheap argon2 parameters keep the suite fast; production parameters are exercised in tests/unit/crypto.
@@ -88,7 +88,10 @@ def clock() -> FrozenClock:
 def services(settings: Settings, clock: FrozenClock, migrated_engine: sa.Engine) -> Iterator[Services]:
     """Services on a clean database: every table is emptied after each test."""
     svc = build_services(settings, clock=clock, engine=migrated_engine)
-    ensure_default_tenant(svc)
+    tenant = ensure_default_tenant(svc)
+    # New tenants start with security defaults on; tests that exercise them turn them on again.
+    with migrated_engine.begin() as conn:
+        conn.execute(sa.update(Tenant).where(Tenant.id == tenant.id).values(security_defaults_enabled=False))
     yield svc
     with migrated_engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):

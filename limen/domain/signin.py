@@ -63,6 +63,11 @@ class SignInState:
     skip_allowed: bool = False
     #: A passwordless prompt waiting for its answer (a passkey challenge and the page's options).
     prompt: dict[str, Any] | None = None
+    #: The registration interrupt: which method kinds count (empty: any), and the days left to skip.
+    register_kinds: tuple[str, ...] = ()
+    days_left: int | None = None
+    #: Which rules asked for what (Graph `authenticationRequirementPolicies`), for the log row at the end.
+    requirement_policies: tuple[dict[str, Any], ...] = ()
     version: int = STATE_VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -78,6 +83,9 @@ class SignInState:
             "challenge": self.challenge,
             "skip_allowed": self.skip_allowed,
             "prompt": self.prompt,
+            "register_kinds": list(self.register_kinds),
+            "days_left": self.days_left,
+            "requirement_policies": list(self.requirement_policies),
         }
 
     @classmethod
@@ -96,6 +104,9 @@ class SignInState:
             challenge=data.get("challenge"),
             skip_allowed=bool(data.get("skip_allowed", False)),
             prompt=data.get("prompt"),
+            register_kinds=tuple(str(k) for k in data.get("register_kinds", [])),
+            days_left=data.get("days_left"),
+            requirement_policies=tuple(dict(p) for p in data.get("requirement_policies", [])),
         )
 
 
@@ -288,15 +299,24 @@ def _on_decided(state: SignInState, event: Decided) -> tuple[SignInState, tuple[
         raise InvalidTransition(f"decision delivered in stage {state.stage}")
     decision = event.decision
     if decision.is_blocked:
-        return replace(state, stage=Stage.BLOCKED), (
-            LogAttempt(SignInError.BLOCKED_BY_CONDITIONAL_ACCESS),
+        return replace(state, stage=Stage.BLOCKED, requirement_policies=decision.requirement_policies), (
+            LogAttempt(decision.error or SignInError.BLOCKED_BY_CONDITIONAL_ACCESS),
             Show(Notice.BLOCKED),
         )
     requirements = set(decision.requirements) - {"password"}
     if MFA in requirements and is_multi_factor(state.completed):
         requirements.discard(MFA)  # a passkey or a Temporary Access Pass was multi-factor already
     pending = tuple(sorted(requirements))
-    return _next_requirement(replace(state, pending=pending, skip_allowed=decision.registration_skippable))
+    return _next_requirement(
+        replace(
+            state,
+            pending=pending,
+            skip_allowed=decision.registration_skippable,
+            register_kinds=tuple(sorted(decision.registration_methods or ())),
+            days_left=decision.registration_days_left if decision.registration_skippable else None,
+            requirement_policies=decision.requirement_policies,
+        )
+    )
 
 
 def _next_requirement(state: SignInState) -> tuple[SignInState, tuple[Effect, ...]]:

@@ -13,6 +13,7 @@ class SignInError(IntEnum):
 
     SUCCESS = 0
     USER_ACCOUNT_NOT_FOUND = 50034
+    IDS_LOCKED = 50053
     USER_DISABLED = 50057
     SESSION_NOT_SUFFICIENT = 50058
     INVALID_USERNAME_OR_PASSWORD = 50126
@@ -20,6 +21,8 @@ class SignInError(IntEnum):
     BLOCKED_BY_CONDITIONAL_ACCESS = 53003
     BLOCKED_BY_SECURITY_DEFAULTS = 530035
     STRONG_AUTH_FAILED = 500121
+    STRONG_AUTH_REQUIRED = 50076
+    STRONG_AUTH_ENROLLMENT_REQUIRED = 50079
 
 
 FAILURE_REASONS: dict[SignInError, str] = {
@@ -28,6 +31,7 @@ FAILURE_REASONS: dict[SignInError, str] = {
         "The user account does not exist in the directory. To sign into this application, "
         "the account must be added to the directory."
     ),
+    SignInError.IDS_LOCKED: "The account is locked: too many sign-in attempts with an incorrect user ID or password.",
     SignInError.USER_DISABLED: "The account is disabled.",
     SignInError.SESSION_NOT_SUFFICIENT: "Session information is not sufficient for single-sign-on.",
     SignInError.INVALID_USERNAME_OR_PASSWORD: "Error validating credentials due to invalid username or password.",
@@ -37,6 +41,13 @@ FAILURE_REASONS: dict[SignInError, str] = {
     SignInError.BLOCKED_BY_CONDITIONAL_ACCESS: "Access has been blocked by Conditional Access policies.",
     SignInError.BLOCKED_BY_SECURITY_DEFAULTS: "Access has been blocked by security defaults.",
     SignInError.STRONG_AUTH_FAILED: "Authentication failed during strong authentication request.",
+    SignInError.STRONG_AUTH_REQUIRED: (
+        "Due to a configuration change made by your administrator, or because you moved to a new location, "
+        "you must use multi-factor authentication to access this resource."
+    ),
+    SignInError.STRONG_AUTH_ENROLLMENT_REQUIRED: (
+        "The user is required to use multi-factor authentication and must register security info first."
+    ),
 }
 
 #: Graph's `clientAppUsed` strings (SPEC.md §8.1) for each Conditional Access client app type.
@@ -90,6 +101,7 @@ class SignInRecord:
     authentication_details: tuple[AuthenticationDetail, ...] = ()
     conditional_access_status: str = "notApplied"
     applied_conditional_access_policies: tuple[dict[str, Any], ...] = ()
+    authentication_requirement_policies: tuple[dict[str, Any], ...] = ()
     risk_level_during_sign_in: str = "none"
     risk_level_aggregated: str = "none"
     risk_state: str = "none"

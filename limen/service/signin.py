@@ -29,7 +29,7 @@ from limen.domain.access.decision import ClientAppType
 from limen.domain.ids import new_id, parse_guid
 from limen.service.context import Services
 from limen.service.signin_handles import CARRIED, Handle, needs_db, open_handle, seal
-from limen.store.models import AuthMethod, SignInFlow, User
+from limen.store.models import AuthMethod, SignInFlow, Tenant, User
 
 #: Limen's own "My Account" portal, the application of sign-ins that did not come from a client.
 PORTAL_APP_ID = "6b3f4c1e-2a0d-4f7e-9c55-0d1e6a7b8c90"
@@ -62,7 +62,15 @@ _SELECT_ACCOUNT = sa.select(
     # Whether the user has any method: most users' sign-ins then need no query about methods at all.
     sa.exists().where(_METHODS.c.user_id == User.id).label("has_methods"),
     User.mfa_registration_required,
-).where(User.tenant_id == sa.bindparam("tenant_id"), User.upn_key == sa.bindparam("upn_key"))
+    User.mfa_registration_started_at,
+    # The tenant's security defaults ride along: no second query on the hot path.
+    Tenant.security_defaults_enabled,
+    Tenant.registration_grace_days,
+).where(
+    User.tenant_id == sa.bindparam("tenant_id"),
+    User.upn_key == sa.bindparam("upn_key"),
+    Tenant.id == User.tenant_id,
+)
 _MARK_SIGNED_IN = (
     sa.update(_USERS)
     .where(_USERS.c.id == sa.bindparam("user_id"))
@@ -81,6 +89,8 @@ class RequestMeta:
     user_agent: str
     client_app_type: ClientAppType = ClientAppType.BROWSER
     correlation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    #: A keyed hash of the browser's long-lived cookie: which device this is, for "familiar device".
+    device_key: str = ""
 
 
 @dataclass(frozen=True)

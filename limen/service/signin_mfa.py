@@ -24,7 +24,7 @@ from limen.service.methods.store import has_registered_method, is_locked, second
 from limen.service.signin import Completed, FlowView, RequestMeta, _resolve, _view
 from limen.service.signin_password import conclude
 from limen.service.signin_steps import Account, Step, account_of, drive, failed_detail, open_challenge
-from limen.store.models import User
+from limen.store.models import Tenant, User
 
 
 @dataclass(frozen=True)
@@ -80,9 +80,10 @@ def page_data(services: Services, tenant_id: str, state: machine.SignInState) ->
             current = None
             if state.method_id and (s := spec(state.method_id)) is not None:
                 current = MethodChoice("", s.key, s.display_name, s.display_name)
-            return PageData(
-                user.user_principal_name, current, view, addable=addable_kinds(), skip_allowed=state.skip_allowed
-            )
+            kinds = addable_kinds()
+            if state.register_kinds:
+                kinds = tuple(k for k in kinds if k[0] in state.register_kinds)
+            return PageData(user.user_principal_name, current, view, addable=kinds, skip_allowed=state.skip_allowed)
         choices = [_choice(row, now) for row in second_factors(db, tenant_id, user.id)]
         current = next((c for c in choices if c.id == state.method_id), None)
         others = tuple(c for c in choices if c.id != state.method_id)
@@ -108,7 +109,9 @@ def _open(
     user = step.orm.get(User, state.user_id)
     if user is None or not user.account_enabled:
         return None
-    step.account = account_of(user, has_registered_method(step.orm, tenant_id, user.id))
+    step.account = account_of(
+        user, has_registered_method(step.orm, tenant_id, user.id), step.orm.get(Tenant, tenant_id)
+    )
     return step, state, user
 
 
@@ -228,7 +231,7 @@ def finish_registration(
         completed = CompletedMethod(
             method=method_spec.key, amr=" ".join(method_spec.amr), factor=method_spec.factor.value, at=step.now
         )
-        step.account = account_of(user, True)
+        step.account = account_of(user, True, step.orm.get(Tenant, tenant_id))
         step.log_details[method_spec.key] = result.method.display_name
         state = drive(step, state, machine.MethodRegistered(completed))
         return conclude(step, browser_token, state)

@@ -19,6 +19,7 @@ from limen.service.methods import passkeys
 from limen.service.signin import Completed, FlowView, RequestMeta, _resolve, _view
 from limen.service.signin_password import _Spent, _spent, conclude
 from limen.service.signin_steps import Step, account_of, drive, failed_detail
+from limen.store.models import Tenant
 
 
 def start(
@@ -56,7 +57,7 @@ def finish(
                 view = _view(db, services, browser_token, resolved, state)
                 return FlowView(view.flow_id, view.state, view.authorize_request, None, result.message)
             user, method, verified = result
-            step.account = account_of(user, True)
+            step.account = account_of(user, True, step.orm.get(Tenant, tenant_id))
             spec = fido2.SPEC
             if not user.account_enabled:
                 step.failed = failed_detail(spec.key, "Primary authentication", "Account disabled", step.now)

@@ -41,7 +41,20 @@ from limen.service.signin_steps import Account, Step, drive
 def _find_account(db: Db, tenant_id: str, username: str) -> Account | None:
     """The account behind a username, read once before the (slow) hash check."""
     row = db.execute(_SELECT_ACCOUNT, {"tenant_id": tenant_id, "upn_key": upn_key(username)}).first()
-    return Account(*row) if row is not None else None
+    if row is None:
+        return None
+    return Account(
+        id=row.id,
+        user_principal_name=row.user_principal_name,
+        display_name=row.display_name,
+        password_hash=row.password_hash,
+        enabled=row.account_enabled,
+        has_methods=row.has_methods,
+        registration_required=row.mfa_registration_required,
+        registration_started_at=row.mfa_registration_started_at,
+        security_defaults=row.security_defaults_enabled,
+        registration_grace_days=row.registration_grace_days,
+    )
 
 
 class _Spent(Exception):

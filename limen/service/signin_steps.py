@@ -8,7 +8,7 @@ machine waits for the person again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,25 +16,26 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from limen.domain import signin as machine
-from limen.domain.access.decision import Decision, PolicySet, SignInContext, decide
+from limen.domain.access.decision import ClientAppType, Decision, PolicySet, SignInContext, decide
+from limen.domain.defaults import DEFAULT_GRACE_DAYS
 from limen.domain.ids import new_id
 from limen.domain.methods import SPECS
 from limen.domain.methods.base import Rejected
 from limen.domain.session import CompletedMethod
 from limen.domain.signin_log import CLIENT_APP_USED, AuthenticationDetail, SignInError, SignInRecord
 from limen.domain.user_agent import device_detail
-from limen.service import sessions, signin_log
+from limen.service import familiarity, sessions, signin_log
 from limen.service.context import Services
 from limen.service.directory import member_of_transitive, role_ids_of
 from limen.service.methods import runner
-from limen.service.methods.store import is_locked, second_factors
+from limen.service.methods.store import has_registered_method, is_locked, second_factors
 from limen.service.signin import _MARK_SIGNED_IN, PORTAL_APP_ID, PORTAL_APP_NAME, Db, RequestMeta, _Resolved
-from limen.store.models import AuthMethod, User
+from limen.store.models import AuthMethod, Tenant, User
 
 
 @dataclass(frozen=True)
 class Account:
-    """What the sign-in needs of a user, read once."""
+    """What the sign-in needs of a user and their tenant's defaults, read in one query."""
 
     id: str
     user_principal_name: str
@@ -43,9 +44,12 @@ class Account:
     enabled: bool
     has_methods: bool = False
     registration_required: bool = False
+    registration_started_at: datetime | None = None
+    security_defaults: bool = False
+    registration_grace_days: int = DEFAULT_GRACE_DAYS
 
 
-def account_of(user: User, has_methods: bool) -> Account:
+def account_of(user: User, has_methods: bool, tenant: Tenant | None = None) -> Account:
     return Account(
         user.id,
         user.user_principal_name,
@@ -54,6 +58,9 @@ def account_of(user: User, has_methods: bool) -> Account:
         user.account_enabled,
         has_methods,
         user.mfa_registration_required,
+        user.mfa_registration_started_at,
+        tenant.security_defaults_enabled if tenant else False,
+        tenant.registration_grace_days if tenant else DEFAULT_GRACE_DAYS,
     )
 
 
@@ -78,6 +85,7 @@ class Step:
     #: A message for the person from a method (a throttle, a lock), shown on the next page.
     message: str | None = None
     log_details: dict[str, str] = field(default_factory=dict)
+    decision: Decision | None = None
     _orm: Session | None = None
 
     @property
@@ -95,6 +103,15 @@ class Step:
     @property
     def authorize_request(self) -> dict[str, Any] | None:
         return self.resolved.authorize_request
+
+    @property
+    def request_meta(self) -> RequestMeta:
+        """The request's facts, with the client app type the flow was started for (a native app's
+        authorization request, a device code) rather than the browser that carries it."""
+        kind = (self.authorize_request or {}).get("client_app_type")
+        if kind and kind != self.meta.client_app_type.value:
+            return replace(self.meta, client_app_type=ClientAppType(kind))
+        return self.meta
 
 
 def drive(step: Step, state: machine.SignInState, event: machine.Event) -> machine.SignInState:
@@ -122,6 +139,11 @@ def drive(step: Step, state: machine.SignInState, event: machine.Event) -> machi
                     lifetime=timedelta(hours=step.services.settings.session_lifetime_hours),
                 )
                 _after_success(step.db, state.user_id, step.new_hash, step.now)
+                if step.account is not None and step.account.security_defaults:
+                    meta = step.request_meta
+                    familiarity.remember(
+                        step.db, step.tenant_id, state.user_id, meta.device_key, meta.ip_address, step.now
+                    )
         if next_event is None:
             step.close()
             return state
@@ -151,30 +173,115 @@ def open_challenge(step: Step, state: machine.SignInState, method_id: str | None
 
 def _decide(step: Step, state: machine.SignInState) -> Decision:
     assert state.user_id is not None
-    policies = PolicySet()
+    account = step.account
+    policies = PolicySet(
+        security_defaults=account.security_defaults if account else False,
+        registration_grace_days=account.registration_grace_days if account else DEFAULT_GRACE_DAYS,
+    )
+    decision = _decide_with(
+        step.orm if (policies.needs_directory or account is None or account.has_methods) else None,
+        step.tenant_id,
+        state.user_id,
+        account,
+        policies,
+        app_id=app_id(step.authorize_request),
+        meta=step.request_meta,
+        now=step.now,
+        interactive=True,
+    )
+    if decision.starts_registration_window:
+        _start_registration_window(step.db, state.user_id, step.now)
+    step.decision = decision
+    return decision
+
+
+def _decide_with(
+    orm: Session | None,
+    tenant_id: str,
+    user_id: str,
+    account: Account | None,
+    policies: PolicySet,
+    *,
+    app_id: str,
+    meta: RequestMeta,
+    now: datetime,
+    interactive: bool,
+    completed: tuple[CompletedMethod, ...] = (),
+) -> Decision:
+    """Gather the context `decide` needs (only what the policies look at) and decide."""
     groups: set[str] = set()
     roles: set[str] = set()
-    if policies.needs_directory:
-        # Directory facts cost two recursive queries; load them only when some policy can look at them.
-        groups = set(member_of_transitive(step.orm, step.tenant_id, state.user_id))
-        roles = set(role_ids_of(step.orm, step.tenant_id, state.user_id))
     registered: frozenset[str] = frozenset()
-    account = step.account
-    if account is None or account.has_methods:
-        # Most sign-ins of users without methods skip this query: the account read said there are none.
-        registered = frozenset(m.kind for m in second_factors(step.orm, step.tenant_id, state.user_id))
+    familiar = True
+    if orm is not None:
+        if policies.needs_directory:
+            # Directory facts cost two recursive queries; load them only when some policy can look at them.
+            groups = set(member_of_transitive(orm, tenant_id, user_id))
+            roles = set(role_ids_of(orm, tenant_id, user_id))
+        if account is None or account.has_methods:
+            # Most sign-ins of users without methods skip this query: the account read said there are none.
+            registered = frozenset(m.kind for m in second_factors(orm, tenant_id, user_id))
+        if policies.needs_familiarity:
+            familiar = familiarity.is_familiar(orm, user_id, meta.device_key, meta.ip_address, now)
     context = SignInContext(
-        tenant_id=step.tenant_id,
-        user_id=state.user_id,
+        tenant_id=tenant_id,
+        user_id=user_id,
         group_ids=frozenset(groups),
         role_ids=frozenset(roles),
-        app_id=app_id(step.authorize_request),
-        client_app_type=step.meta.client_app_type,
-        ip_address=step.meta.ip_address,
+        app_id=app_id,
+        client_app_type=meta.client_app_type,
+        ip_address=meta.ip_address,
+        is_interactive=interactive,
         registered_methods=registered,
         registration_required=account.registration_required if account else False,
+        registration_started_at=account.registration_started_at if account else None,
+        familiar=familiar,
     )
-    return decide(context, policies, step.now)
+    return decide(context, policies, now)
+
+
+def decide_for(
+    db: Session,
+    services: Services,
+    tenant_id: str,
+    user: User,
+    *,
+    app_id: str,
+    meta: RequestMeta,
+    completed: tuple[CompletedMethod, ...] = (),
+    interactive: bool,
+) -> Decision:
+    """The decision for `user` signing in to `app_id`, outside the interactive pages (forward-auth,
+    the password grant, HTTP Basic). A non-interactive sign-in does not start a registration window."""
+    tenant = db.get(Tenant, tenant_id)
+    account = account_of(user, has_registered_method(db, tenant_id, user.id), tenant)
+    policies = PolicySet(
+        security_defaults=account.security_defaults, registration_grace_days=account.registration_grace_days
+    )
+    decision = _decide_with(
+        db,
+        tenant_id,
+        user.id,
+        account,
+        policies,
+        app_id=app_id,
+        meta=meta,
+        now=services.clock.now(),
+        interactive=interactive,
+        completed=completed,
+    )
+    if interactive and decision.starts_registration_window:
+        _start_registration_window(db, user.id, services.clock.now())
+    return decision
+
+
+def _start_registration_window(db: Db, user_id: str, now: datetime) -> None:
+    db.execute(
+        sa.update(User)
+        .where(User.id == user_id, User.mfa_registration_started_at.is_(None))
+        .values(mfa_registration_started_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def app_id(authorize_request: dict[str, Any] | None) -> str:
@@ -228,11 +335,12 @@ def _record(step: Step, state: machine.SignInState, effect: machine.LogAttempt) 
         app_id=app_id(request),
         app_display_name=app_display_name(step),
         ip_address=step.meta.ip_address,
-        client_app_used=CLIENT_APP_USED[step.meta.client_app_type.value],
+        client_app_used=CLIENT_APP_USED[step.request_meta.client_app_type.value],
         is_interactive=True,
         authentication_requirement=effect.authentication_requirement,
         authentication_details=tuple(details),
         device_detail=device_detail(step.meta.user_agent),
+        authentication_requirement_policies=state.requirement_policies,
     )
 
 

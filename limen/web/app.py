@@ -26,6 +26,7 @@ STATIC = Path(__file__).parent / "ui" / "static"
 
 
 def create_app(services: Services) -> FastAPI:
+    from limen.protocols.forward_auth.router import router as forward_auth_router
     from limen.protocols.oidc.router import router as oidc_router
     from limen.web.device.router import router as device_router
     from limen.web.ui.router import router as ui_router
@@ -59,6 +60,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(ui_router)
     app.include_router(security_info_router)
     app.include_router(oidc_router)
+    app.include_router(forward_auth_router)
     app.include_router(device_router)
     app.include_router(graph_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -15,7 +15,8 @@ from typer.testing import CliRunner, Result
 from limen.cli import app
 from limen.service.context import Services
 from limen.service.keys import ensure_signing_key
-from limen.store.models import Application, SigningKey, User
+from limen.store.db import transaction
+from limen.store.models import Application, ConditionalAccessPolicy, SigningKey, Tenant, User
 from tests.conftest import ADMIN_TOKEN, make_env
 from tests.support.forms import form_with
 from tests.support.seed import add_user
@@ -138,3 +139,30 @@ def test_demo_seed_is_idempotent_and_prints_the_same_passwords(
         must_register = list(db.scalars(sa.select(User.user_principal_name).where(User.mfa_registration_required)))
     assert must_register == ["adele.vance@contoso.demo"]
     assert "registers MFA at first sign-in" in first.stdout
+
+
+def test_security_defaults_switch(run: Any, services: Services, tenant_id: str) -> None:
+    status = run("security-defaults", "status")
+    assert status.exit_code == 0 and "off" in status.stdout
+    on = run("security-defaults", "on")
+    assert on.exit_code == 0 and "within 14 days" in on.stdout
+    assert "on" in run("security-defaults", "status").stdout
+    with services.db() as db:
+        assert db.get(Tenant, tenant_id).security_defaults_enabled is True  # type: ignore[union-attr]
+    assert run("security-defaults", "off").exit_code == 0
+    with transaction(services.db) as db:
+        db.add(
+            ConditionalAccessPolicy(
+                id="0b8a3e52-9f0e-4b8f-8d7e-2f6a1c9d4e70",
+                tenant_id=tenant_id,
+                display_name="Block legacy authentication",
+                state="enabled",
+                document={},
+                created_at=services.clock.now(),
+            )
+        )
+    refused = run("security-defaults", "on")
+    assert refused.exit_code == 1 and "Block legacy authentication" in refused.output
+    assert "Block legacy authentication" in run("security-defaults", "status").stdout
+    with services.db() as db:
+        assert db.get(Tenant, tenant_id).security_defaults_enabled is False  # type: ignore[union-attr]

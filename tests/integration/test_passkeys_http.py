@@ -322,3 +322,18 @@ def test_bad_signatures_lock_the_passkey_like_any_method(services: Services, clo
     assert isinstance(locked, Rejected) and "Too many wrong attempts" in locked.message
     clock.advance(timedelta(minutes=runner.LOCK_MINUTES, seconds=1))
     assert isinstance(_passwordless(services, authenticator)[2], Verified)
+
+
+def test_a_second_registration_excludes_the_passkeys_already_registered(
+    client: TestClient, services: Services, clock: FrozenClock
+) -> None:
+    add_user(services)
+    _require_registration(services)
+    register_in_interrupt(client, services, SoftAuthenticator())
+    (registered,) = _passkeys(services)
+    # The registration proved possession just now, so My security info may add another.
+    page = client.get("/security-info").text
+    response = post_form(client, page, "/security-info/add", kind="fido2")
+    assert response.status_code == 200
+    excluded = [c["id"] for c in webauthn_options(response.text).get("excludeCredentials", [])]
+    assert excluded == [registered.lookup_key]

@@ -10,7 +10,9 @@ implemented by an object with four pure operations, two for registration and two
 
 `pending` is what a Prompt asked the service to keep server-side until the answer comes (a hashed
 code, a WebAuthn challenge, a push request's number); `answer` is what the person (or their device)
-sent back. Nothing here does I/O: a Prompt that must deliver a code says so in `deliver`, and the
+sent back. For begin_registration the service sets `answer["exclude"]` to the space-separated
+lookup keys of the person's methods of the same kind (so WebAuthn can refuse a second registration
+of one authenticator before the ceremony). Nothing here does I/O: a Prompt that must deliver a code says so in `deliver`, and the
 service hands it to a sender; the service also stores methods and pending state, encrypting
 `Registered.secret`. The same operations serve the sign-in, "My security info" and the
 registration interrupt.

@@ -2,20 +2,25 @@
 
 Errors about the client or the redirect URI are shown to the user and never redirected: an
 unregistered URI is exactly where an attacker would like the error (and any code) to go.
+
+Each request is also classified with a Conditional Access client app type (SPEC.md §3.10), which the
+sign-in pipeline decides on and logs as `clientAppUsed`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from limen.domain.access.decision import ClientAppType
 from limen.protocols.oidc.errors import OAuthError
 from limen.protocols.oidc.scopes import SUPPORTED_SCOPES
 from limen.service.apps import all_redirect_uris, find_by_app_id
+from limen.store.models import Application
 
 _CODE_CHALLENGE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 # ASCII digits only (str.isdigit also accepts "²", which int() rejects), and few enough that
@@ -37,13 +42,37 @@ class AuthorizeRequest:
     prompt: str | None
     max_age: int | None
     login_hint: str | None
+    #: A ClientAppType value; the sign-in pipeline reads it from the stored request (JSON key "client_app_type").
+    client_app_type: str = ClientAppType.BROWSER.value
+    #: Set when the "request" is the sign-in of a device authorization (RFC 8628) on /device: the id of
+    #: that authorization. Completing the sign-in then returns to `redirect_uri`, Limen's own
+    #: confirmation page, and no authorization code is issued.
+    device_authorization: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> AuthorizeRequest:
-        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})  # type: ignore[arg-type]
+        # Keys added later may be absent from a flow stored before them: those take their defaults.
+        return cls(
+            **{f.name: data.get(f.name) for f in fields(cls) if f.name in data or f.default is MISSING}  # type: ignore[arg-type]
+        )
+
+
+def client_app_type_for(app: Application, redirect_uri: str | None = None) -> ClientAppType:
+    """How a sign-in through `app` is classified for Conditional Access and the log (SPEC.md §3.10).
+
+    A public client (no secret: a native app redirecting to a loopback address or a custom scheme) is
+    `mobileAppsAndDesktopClients`, and so is a flow that returns to one of an app's public-client
+    ("mobile and desktop") redirect URIs; a confidential (web) client returning to a web redirect URI is
+    `browser`, as Entra classifies OAuth confidential clients. The device code and password grants are
+    mobile/desktop whatever the client (limen.protocols.oidc.device, .password_grant).
+    """
+    native = redirect_uri is not None and redirect_uri in app.public_client_redirect_uris
+    if app.is_public_client or (native and redirect_uri not in app.web_redirect_uris):
+        return ClientAppType.MOBILE_APPS_AND_DESKTOP_CLIENTS
+    return ClientAppType.BROWSER
 
 
 def _single(params: Mapping[str, list[str]], name: str) -> str | None:
@@ -134,4 +163,5 @@ def parse_authorize_request(db: Session, tenant_id: str, params: Mapping[str, li
         prompt=prompt,
         max_age=max_age,
         login_hint=(login_hint or "")[:256] or None,
+        client_app_type=client_app_type_for(app, redirect_uri).value,
     )

@@ -27,6 +27,13 @@ def success_redirect(
     session_id: str,
     methods: tuple[CompletedMethod, ...],
 ) -> str:
+    if request.device_authorization is not None:
+        # The sign-in of a device authorization (RFC 8628): no code for anyone. Back to Limen's own
+        # confirmation page (limen.protocols.oidc.device_pages), where the person approves the device.
+        # Only ever a path on Limen itself: this branch must never become an open redirect.
+        if not request.redirect_uri.startswith("/device/"):
+            raise ValueError("a device authorization returns to /device/ only")
+        return request.redirect_uri
     with transaction(services.db) as db:
         code = issue_code(
             db, services, tenant_id=tenant_id, request=request, user_id=user_id, session_id=session_id, methods=methods

@@ -14,11 +14,12 @@ from starlette.concurrency import run_in_threadpool
 
 from limen.domain.session import CompletedMethod
 from limen.domain.signin_log import CLIENT_APP_USED, SignInError
-from limen.protocols.oidc import jwt
-from limen.protocols.oidc.authorize import AuthorizeRequest, parse_authorize_request
+from limen.protocols.oidc import device, device_pages, jwt
+from limen.protocols.oidc.authorize import AuthorizeRequest, client_app_type_for, parse_authorize_request
 from limen.protocols.oidc.errors import OAuthError
+from limen.protocols.oidc.password_grant import CLIENT_APP_TYPE, PASSWORD_GRANT, password_grant
 from limen.protocols.oidc.redirects import error_redirect, success_redirect, with_query
-from limen.protocols.oidc.scopes import SUPPORTED_SCOPES, profile_claims
+from limen.protocols.oidc.scopes import SUPPORTED_SCOPES, checked_scope, profile_claims
 from limen.protocols.oidc.tokens import (
     Grant,
     TokenReuse,
@@ -44,7 +45,11 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 @router.get("/.well-known/openid-configuration")
 def discovery(request: Request) -> dict[str, Any]:
-    issuer = get_services(request).settings.issuer
+    settings = get_services(request).settings
+    issuer = settings.issuer
+    grant_types = ["authorization_code", "refresh_token", "client_credentials", device.DEVICE_CODE_GRANT]
+    if settings.allow_password_grant:
+        grant_types.append(PASSWORD_GRANT)
     return {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/oauth2/authorize",
@@ -52,9 +57,10 @@ def discovery(request: Request) -> dict[str, Any]:
         "userinfo_endpoint": f"{issuer}/oauth2/userinfo",
         "jwks_uri": f"{issuer}/oauth2/jwks",
         "end_session_endpoint": f"{issuer}/oauth2/logout",
+        "device_authorization_endpoint": f"{issuer}/oauth2/devicecode",
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": grant_types,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [ALGORITHM],
         "scopes_supported": list(SUPPORTED_SCOPES),
@@ -175,7 +181,7 @@ def _log_browser_sso(
             methods=methods,
             ip_address=client_ip(request),
             user_agent=request.headers.get("user-agent", "")[:512],
-            client_app_used=CLIENT_APP_USED["browser"],
+            client_app_used=CLIENT_APP_USED[auth.client_app_type],
             interactive=True,
             error=error,
         )
@@ -190,10 +196,15 @@ def _log_refresh(
     grant: Grant | None,
     error: SignInError,
 ) -> None:
-    """A refresh-token redemption is a non-interactive sign-in (Entra logs these separately)."""
+    """A refresh-token redemption is a non-interactive sign-in (Entra logs these separately).
+
+    Its `clientAppUsed` is that of the grant which started the token family (kept with the tokens).
+    Tokens issued before Limen kept it, and refused reuse (no grant), are classified by the client.
+    """
     services = get_services(request)
     if user is None:
         user = db.get(User, user_id)
+    client_app_type = (grant.client_app_type if grant else None) or client_app_type_for(app).value
     signin_log.log_previously_satisfied(
         db,
         tenant_id_for(request),
@@ -206,7 +217,7 @@ def _log_refresh(
         methods=grant.methods if grant else (),
         ip_address=client_ip(request),
         user_agent=request.headers.get("user-agent", "")[:512],
-        client_app_used=CLIENT_APP_USED["mobileAppsAndDesktopClients" if app.is_public_client else "browser"],
+        client_app_used=CLIENT_APP_USED[client_app_type],
         interactive=False,
         error=error,
     )
@@ -279,19 +290,66 @@ def _authenticate_client(request: Request, db: Any, tenant_id: str, form: dict[s
     return app
 
 
-@router.post("/oauth2/token")
-async def token(request: Request) -> Response:
+async def _read_form(request: Request) -> dict[str, str] | Response:
+    """An OAuth endpoint's urlencoded body (RFC 6749 §3.2), or the error answer to send instead."""
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("application/x-www-form-urlencoded"):
         return _oauth_error(OAuthError("invalid_request", "The body must be application/x-www-form-urlencoded."))
     raw = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
     if any(len(v) > 1 for v in raw.values()):
         return _oauth_error(OAuthError("invalid_request", "Parameters must not be repeated."))
-    form = {k: v[0] for k, v in raw.items()}
+    return {k: v[0] for k, v in raw.items()}
+
+
+@router.post("/oauth2/devicecode")
+async def device_authorization(request: Request) -> Response:
+    """RFC 8628 §3.1-3.2: a device code for the device, a user code for the person."""
+    form = await _read_form(request)
+    if isinstance(form, Response):
+        return form
+    return await run_in_threadpool(_device_authorization_sync, request, form)
+
+
+def _device_authorization_sync(request: Request, form: dict[str, str]) -> Response:
+    services = get_services(request)
+    tenant_id = tenant_id_for(request)
+    issuer = services.settings.issuer
+    try:
+        with transaction(services.db) as db:
+            # Public clients by their id, confidential ones with their secret, as at the token endpoint.
+            app = _authenticate_client(request, db, tenant_id, form)
+            issued = device.issue(db, services, tenant_id, app, checked_scope(form.get("scope", "")))
+    except OAuthError as exc:
+        return _oauth_error(exc)
+    verification_uri = f"{issuer}/device"
+    body = {
+        "device_code": issued.device_code,
+        "user_code": issued.user_code,
+        "verification_uri": verification_uri,
+        "verification_uri_complete": with_query(verification_uri, {"user_code": issued.user_code}),
+        "expires_in": issued.expires_in,
+        "interval": issued.interval,
+        # What Entra sends too: command-line clients print it as is.
+        "message": f"To sign in, use a web browser to open the page {verification_uri} "
+        f"and enter the code {issued.user_code} to authenticate.",
+    }
+    return JSONResponse(body, headers=NO_STORE)
+
+
+@router.post("/oauth2/token")
+async def token(request: Request) -> Response:
+    form = await _read_form(request)
+    if isinstance(form, Response):
+        return form
     return await run_in_threadpool(_token_sync, request, form)
 
 
 def _token_sync(request: Request, form: dict[str, str]) -> Response:
+    grant_type = form.get("grant_type")
+    if grant_type == PASSWORD_GRANT:
+        return _password_grant_sync(request, form)
+    if grant_type == device.DEVICE_CODE_GRANT:
+        return _device_code_sync(request, form)
     services = get_services(request)
     tenant_id = tenant_id_for(request)
     try:
@@ -307,10 +365,7 @@ def _token_sync(request: Request, form: dict[str, str]) -> Response:
             elif grant_type == "client_credentials":
                 if app.is_public_client:
                     raise OAuthError("unauthorized_client", "Public clients cannot use client_credentials.")
-                # The access token states its scope: never sign a permission name Limen does not know.
-                unknown = [s for s in form.get("scope", "").split() if s not in SUPPORTED_SCOPES]
-                if unknown:
-                    raise OAuthError("invalid_scope", f"Unsupported scope: {' '.join(unknown)[:200]}.")
+                checked_scope(form.get("scope", ""))
                 grant = Grant(
                     user=None, scope=form.get("scope", ""), methods=(), nonce=None, session_id=None, family_id=None
                 )
@@ -326,6 +381,45 @@ def _token_sync(request: Request, form: dict[str, str]) -> Response:
             if reused_app is not None:
                 _log_refresh(request, db, reused_app, None, exc.user_id, None, SignInError.FRESH_TOKEN_NEEDED)
         return _oauth_error(exc)
+    except OAuthError as exc:
+        return _oauth_error(exc)
+    return JSONResponse(body, headers=NO_STORE)
+
+
+def _device_code_sync(request: Request, form: dict[str, str]) -> Response:
+    """The device polls (RFC 8628 §3.4): pending, slow down, denied, expired, or its tokens."""
+    services = get_services(request)
+    tenant_id = tenant_id_for(request)
+    try:
+        with transaction(services.db) as db:
+            app = _authenticate_client(request, db, tenant_id, form)
+            outcome = device.poll(db, services, tenant_id, app, form)
+            # A refusal is returned, not raised, so that the poll's bookkeeping is committed with it.
+            if isinstance(outcome, OAuthError):
+                refusal: OAuthError | None = outcome
+            else:
+                refusal = None
+                body = token_response(db, services, tenant_id, app, outcome)
+    except OAuthError as exc:
+        return _oauth_error(exc)
+    if refusal is not None:
+        return _oauth_error(refusal)
+    return JSONResponse(body, headers=NO_STORE)
+
+
+def _password_grant_sync(request: Request, form: dict[str, str]) -> Response:
+    """RFC 6749 §4.3, off unless LIMEN_ALLOW_PASSWORD_GRANT=true (limen.protocols.oidc.password_grant)."""
+    services = get_services(request)
+    tenant_id = tenant_id_for(request)
+    try:
+        with services.db() as db:
+            app = _authenticate_client(request, db, tenant_id, form)
+        meta = signin_service.RequestMeta(
+            ip_address=client_ip(request),
+            user_agent=request.headers.get("user-agent", "")[:512],
+            client_app_type=CLIENT_APP_TYPE,
+        )
+        body = password_grant(services, tenant_id, app, form, meta)
     except OAuthError as exc:
         return _oauth_error(exc)
     return JSONResponse(body, headers=NO_STORE)
@@ -450,3 +544,7 @@ def _logout_sync(request: Request, params: dict[str, str]) -> Response:
         response = page(request, "signed_out.html", {})
     clear_cookie(request, response, SESSION_COOKIE)
     return response
+
+
+# The device code flow's pages (/device) belong with the protocol; mounted with the OIDC routes.
+router.include_router(device_pages.router)

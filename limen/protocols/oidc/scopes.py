@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from limen.protocols.oidc.errors import OAuthError
 from limen.store.models import User
 
 SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "offline_access")
+
+
+def checked_scope(value: str) -> str:
+    """A requested scope at the token or device endpoint, deduplicated; an unknown value is refused,
+    because the access token states its scope and must never name a permission Limen does not know."""
+    scopes = value.split()
+    unknown = [s for s in scopes if s not in SUPPORTED_SCOPES]
+    if unknown:
+        raise OAuthError("invalid_scope", f"Unsupported scope: {' '.join(unknown)[:200]}.")
+    return " ".join(dict.fromkeys(scopes))
 
 
 def profile_claims(user: User, scopes: set[str], tenant_id: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from limen.crypto.tokens import constant_time_equals, new_secret, secret_hash
 from limen.domain.session import CompletedMethod, acr_value, amr_values, auth_time
 from limen.protocols.oidc import jwt
-from limen.protocols.oidc.authorize import AuthorizeRequest
+from limen.protocols.oidc.authorize import AuthorizeRequest, client_app_type_for
 from limen.protocols.oidc.errors import OAuthError
 from limen.protocols.oidc.scopes import profile_claims
 from limen.service.context import Services
@@ -94,6 +94,9 @@ class Grant:
     #: What the next refresh token carries when `scope` was narrowed on refresh: RFC 6749 §6 keeps a
     #: rotated refresh token's scope identical to the presented one's. None means `scope`.
     refresh_scope: str | None = None
+    #: The ClientAppType value of the sign-in behind the grant; the refresh tokens keep it so that
+    #: their redemptions are logged with the same `clientAppUsed`. None: classify by the client.
+    client_app_type: str | None = None
 
 
 def redeem_code(db: Session, services: Services, app: Application, form: dict[str, str]) -> Grant:
@@ -141,6 +144,7 @@ def redeem_code(db: Session, services: Services, app: Application, form: dict[st
         nonce=row.nonce,
         session_id=row.session_id,
         family_id=family_of_code(row.id),
+        client_app_type=client_app_type_for(app, row.redirect_uri).value,
     )
 
 
@@ -184,6 +188,7 @@ def redeem_refresh_token(db: Session, services: Services, app: Application, form
         session_id=row.session_id,
         family_id=row.family_id,
         refresh_scope=row.scope,
+        client_app_type=row.client_app_type,
     )
 
 
@@ -258,6 +263,7 @@ def token_response(db: Session, services: Services, tenant_id: str, app: Applica
                 expires_at=now + timedelta(days=settings.refresh_token_days),
                 used_at=None,
                 revoked_at=None,
+                client_app_type=grant.client_app_type,
             )
         )
         response["refresh_token"] = refresh

@@ -49,6 +49,7 @@ RATE_WINDOW = timedelta(minutes=15)
 
 PENDING, ANSWERED, COMPLETED, FAILED = "pending", "answered", "completed", "failed"
 VIEW_KEY = "_view"
+EXCLUDE_KEY = "exclude"
 #: Reasons after which a prompt cannot be answered again (a device's answer is final).
 _FINAL = {Reason.DENIED, Reason.WRONG_NUMBER, Reason.EXPIRED}
 
@@ -211,6 +212,17 @@ def start_registration(
     if method is None or spec is None or not spec.self_service:
         return Rejected(Reason.NOT_ALLOWED, "That method can't be added here.", counts_as_failure=False)
     env = environment(services, tenant_id, meta)
+    # Methods that can tell a device it is already registered (WebAuthn's excludeCredentials) get the
+    # lookup keys of the person's methods of this kind; the form cannot supply its own list.
+    existing = db.scalars(
+        sa.select(AuthMethod.lookup_key).where(
+            AuthMethod.tenant_id == tenant_id,
+            AuthMethod.user_id == user.id,
+            AuthMethod.kind == key,
+            AuthMethod.lookup_key.is_not(None),
+        )
+    ).all()
+    answer = {**answer, EXCLUDE_KEY: " ".join(k for k in existing if k)}
     prompt = method.begin_registration(subject_of(user), answer, env)
     if isinstance(prompt, Rejected):
         return prompt

@@ -1,7 +1,9 @@
 """SQLAlchemy models, one module per aggregate. Every row belongs to a tenant."""
 
+from limen.store.models.access import ConditionalAccessPolicy, SignInFamiliarity
 from limen.store.models.apps import Application, ApplicationPassword
 from limen.store.models.base import Base
+from limen.store.models.device_codes import DeviceCode, DeviceCodeAttempt
 from limen.store.models.directory import Group, GroupMember, RoleAssignment, Tenant, User
 from limen.store.models.methods import AuthMethod, MethodChallenge, RiskDetection
 from limen.store.models.oauth import AuthorizationCode, BrowserSession, RefreshToken, SignInFlow, SigningKey
@@ -14,12 +16,16 @@ __all__ = [
     "AuthorizationCode",
     "Base",
     "BrowserSession",
+    "ConditionalAccessPolicy",
+    "DeviceCode",
+    "DeviceCodeAttempt",
     "Group",
     "GroupMember",
     "MethodChallenge",
     "RefreshToken",
     "RiskDetection",
     "RoleAssignment",
+    "SignInFamiliarity",
     "SignInFlow",
     "SignInRow",
     "SigningKey",

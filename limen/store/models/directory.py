@@ -21,6 +21,10 @@ class Tenant(Base):
     # The tenant served at the root URL. Others can later get issuers of their own without a schema change.
     is_default: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     created_at: Mapped[utc]
+    #: `identitySecurityDefaultsEnforcementPolicy.isEnabled`; on for new tenants (SPEC.md §1.1).
+    security_defaults_enabled: Mapped[bool] = mapped_column(sa.Boolean, default=True, server_default=sa.true())
+    #: Days a user has to register for MFA under security defaults (SPEC.md §10; 0 = no skipping).
+    registration_grace_days: Mapped[int] = mapped_column(sa.Integer, default=14, server_default="14")
 
 
 class User(Base):
@@ -45,6 +49,9 @@ class User(Base):
     #: An admin asked this user to register a method at their next sign-in (`limen user
     #: require-mfa-registration`); cleared once they have one.
     mfa_registration_required: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    #: When this user's MFA registration window (security defaults) started: their first interactive
+    #: sign-in after the defaults applied to them.
+    mfa_registration_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Group(Base):

@@ -77,6 +77,9 @@ class RefreshToken(Base):
     expires_at: Mapped[utc]
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The Conditional Access client app type of the grant that started the family, so its refreshes are
+    #: logged as the same `clientAppUsed` (a device-code grant of a web app is not a browser sign-in).
+    client_app_type: Mapped[str | None] = mapped_column(sa.String(32))
 
 
 class SigningKey(Base):

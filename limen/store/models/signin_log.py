@@ -38,6 +38,10 @@ class SignInRow(Base):
     authentication_details: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
     conditional_access_status: Mapped[str] = mapped_column(sa.String(32))
     applied_conditional_access_policies: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    #: Graph (beta) `authenticationRequirementPolicies`: which rule asked for what (security defaults...).
+    authentication_requirement_policies: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONType, default=list, server_default="[]"
+    )
     risk_level_during_sign_in: Mapped[str] = mapped_column(sa.String(16))
     risk_level_aggregated: Mapped[str] = mapped_column(sa.String(16))
     risk_state: Mapped[str] = mapped_column(sa.String(32))

@@ -58,3 +58,10 @@ def csrf_ok(request: Request, scope: str, browser_secret: str | None, presented:
     if not browser_secret or not presented:
         return False
     return constant_time_equals(csrf_token(request, scope, browser_secret), presented)
+
+
+def device_key(request: Request) -> str:
+    """Which device this is, for "familiar device" (security defaults): a keyed hash of the long-lived
+    browser cookie, so the stored value is useless for forging the cookie."""
+    token = browser_token(request)
+    return keyed_digest(str(get_services(request).settings.secret_key), "device", token) if token else ""

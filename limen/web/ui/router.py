@@ -27,6 +27,7 @@ from limen.web.ui.browser import (
     clear_cookie,
     csrf_ok,
     csrf_token,
+    device_key,
     ensure_browser_token,
     set_cookie,
 )
@@ -58,7 +59,7 @@ def render_step(request: Request, view: FlowView, browser: str) -> Response:
             "app_name": view.app_display_name,
             "data": data,
             "challenge": view.state.challenge,
-            "days_left": None,
+            "days_left": view.state.days_left,
             "notice_text": view.message or (NOTICES.get(view.notice) if view.notice else None),
         },
     )
@@ -248,7 +249,11 @@ def _password(request: Request, form: dict[str, str]) -> Response:
     assert browser is not None
     services = get_services(request)
     tenant_id = tenant_id_for(request)
-    meta = RequestMeta(ip_address=client_ip(request), user_agent=request.headers.get("user-agent", "")[:512])
+    meta = RequestMeta(
+        ip_address=client_ip(request),
+        user_agent=request.headers.get("user-agent", "")[:512],
+        device_key=device_key(request),
+    )
     secret = form.get("password", "")[:1024]
     result = submit_password(services, tenant_id, flow, browser, secret, meta)
     if result is None:
