@@ -88,6 +88,7 @@ def test_an_app_with_both_platforms_is_classified_by_the_redirect_uri_used(
     web = Client(app.app_id, secret, web_uri, "Contoso Hybrid")
     native = Client(app.app_id, secret, native_uri, "Contoso Hybrid")
     obtain_code(client, web, user.user_principal_name)
+    clock.advance(timedelta(seconds=1))  # log rows are ordered by time: give each its own moment
     pkce = new_pkce()
     code = obtain_code(client, native, user.user_principal_name, pkce)
     body = redeem(client, native, code, pkce).json()
