@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
 # Debian packages the tests use (installed only when missing).
-APT_PACKAGES := chromium nginx
+APT_PACKAGES := chromium nginx oathtool
 
 .PHONY: demo test lint typecheck pytest bench clean
 
