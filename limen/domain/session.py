@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from limen.domain.methods import SPECS
+from limen.domain.methods.base import MethodSpec
 
 #: `acr` values Limen emits: one factor, or more than one factor of distinct kinds.
 ACR_SINGLE_FACTOR = "urn:limen:acr:1fa"
@@ -38,6 +39,11 @@ class CompletedMethod:
             factor=str(data["factor"]),
             at=datetime.fromisoformat(str(data["at"])),
         )
+
+
+def completed_with(spec: MethodSpec, at: datetime) -> CompletedMethod:
+    """The record of having just used a method successfully."""
+    return CompletedMethod(method=spec.key, amr=" ".join(spec.amr), factor=spec.factor.value, at=at)
 
 
 def amr_values(methods: tuple[CompletedMethod, ...]) -> list[str]:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from limen.domain.methods import SPECS
 from limen.domain.methods.base import Reason, Rejected, Waiting
-from limen.domain.session import CompletedMethod
+from limen.domain.session import CompletedMethod, completed_with
 from limen.service import sessions
 from limen.service.context import Services
 from limen.service.methods import runner
@@ -136,7 +136,7 @@ def finish_add(
         add_proof(
             db,
             active,
-            CompletedMethod(spec.key, " ".join(spec.amr), spec.factor.value, services.clock.now()),
+            completed_with(spec, services.clock.now()),
         )
     return result
 

@@ -7,7 +7,7 @@ through limen.service.methods.runner, and feeds the outcome to the state machine
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from limen.domain import signin as machine
 from limen.domain.methods import SPECS, spec
 from limen.domain.methods.base import Reason, Rejected, Waiting
-from limen.domain.session import CompletedMethod
+from limen.domain.session import completed_with
 from limen.domain.signin_log import SignInError
 from limen.service.context import Services
 from limen.service.methods import runner
@@ -115,6 +115,21 @@ def _open(
     return step, state, user
 
 
+def _in_stage(
+    services: Services,
+    tenant_id: str,
+    flow_id: str,
+    browser_token: str,
+    meta: RequestMeta,
+    stage: machine.Stage,
+    act: Callable[[Step, machine.SignInState, User], FlowView | Completed],
+) -> FlowView | Completed | None:
+    """Run `act` in one transaction on this browser's flow, if it exists and is at `stage`."""
+    with services.engine.begin() as db:
+        opened = _open(db, services, tenant_id, flow_id, browser_token, meta, stage)
+        return act(*opened) if opened is not None else None
+
+
 def _again(step: Step, browser_token: str, state: machine.SignInState, message: str | None = None) -> FlowView:
     """The same page again (an answer that changed nothing, a push not answered yet)."""
     step.close()
@@ -122,22 +137,10 @@ def _again(step: Step, browser_token: str, state: machine.SignInState, message: 
     return FlowView(view.flow_id, view.state, view.authorize_request, None, message)
 
 
-def _current_flow(services: Services, tenant_id: str, flow_id: str, browser_token: str) -> FlowView | None:
-    with services.engine.begin() as db:
-        resolved = _resolve(db, services, tenant_id, flow_id, browser_token)
-        if resolved is None:
-            return None
-        return _view(db, services, browser_token, resolved, resolved.state)
-
-
 def answer_second_factor(
     services: Services, tenant_id: str, flow_id: str, browser_token: str, form: Mapping[str, str], meta: RequestMeta
 ) -> FlowView | Completed | None:
-    with services.engine.begin() as db:
-        opened = _open(db, services, tenant_id, flow_id, browser_token, meta, machine.Stage.SATISFY)
-        if opened is None:
-            return None
-        step, state, user = opened
+    def act(step: Step, state: machine.SignInState, user: User) -> FlowView | Completed:
         if not state.challenge or form.get("challenge") != state.challenge:
             # An older page (another tab, the back button): show the current one.
             return _again(step, browser_token, state)
@@ -160,6 +163,8 @@ def answer_second_factor(
         state = drive(step, state, machine.SecondFactorPassed(result.completed))
         return conclude(step, browser_token, state)
 
+    return _in_stage(services, tenant_id, flow_id, browser_token, meta, machine.Stage.SATISFY, act)
+
 
 #: Rejections after which the prompt is spent (a device's answer is final; a lock or throttle holds).
 _SPENT = {Reason.DENIED, Reason.WRONG_NUMBER, Reason.EXPIRED, Reason.NOT_ALLOWED, Reason.UNAVAILABLE}
@@ -178,13 +183,12 @@ def switch_method(
     services: Services, tenant_id: str, flow_id: str, browser_token: str, method_id: str, meta: RequestMeta
 ) -> FlowView | Completed | None:
     """ "Other ways to sign in", or "send a new code": open a challenge for that method."""
-    with services.engine.begin() as db:
-        opened = _open(db, services, tenant_id, flow_id, browser_token, meta, machine.Stage.SATISFY)
-        if opened is None:
-            return None
-        step, state, _ = opened
+
+    def act(step: Step, state: machine.SignInState, _user: User) -> FlowView | Completed:
         state = drive(step, state, open_challenge(step, state, method_id))
         return conclude(step, browser_token, state)
+
+    return _in_stage(services, tenant_id, flow_id, browser_token, meta, machine.Stage.SATISFY, act)
 
 
 # Registration interrupt --------------------------------------------------------------------------------
@@ -199,11 +203,7 @@ def start_registration(
     form: Mapping[str, str],
     meta: RequestMeta,
 ) -> FlowView | Completed | None:
-    with services.engine.begin() as db:
-        opened = _open(db, services, tenant_id, flow_id, browser_token, meta, machine.Stage.REGISTER)
-        if opened is None:
-            return None
-        step, state, user = opened
+    def act(step: Step, state: machine.SignInState, user: User) -> FlowView | Completed:
         started = runner.start_registration(step.orm, services, tenant_id, user, kind, form, meta)
         if isinstance(started, Rejected):
             return _again(step, browser_token, state, started.message)
@@ -211,15 +211,13 @@ def start_registration(
         state = drive(step, state, machine.ChallengeStarted(kind, started.challenge_id))
         return conclude(step, browser_token, state)
 
+    return _in_stage(services, tenant_id, flow_id, browser_token, meta, machine.Stage.REGISTER, act)
+
 
 def finish_registration(
     services: Services, tenant_id: str, flow_id: str, browser_token: str, form: Mapping[str, str], meta: RequestMeta
 ) -> FlowView | Completed | None:
-    with services.engine.begin() as db:
-        opened = _open(db, services, tenant_id, flow_id, browser_token, meta, machine.Stage.REGISTER)
-        if opened is None:
-            return None
-        step, state, user = opened
+    def act(step: Step, state: machine.SignInState, user: User) -> FlowView | Completed:
         if not state.challenge or form.get("challenge") != state.challenge:
             return _again(step, browser_token, state)
         result = runner.finish_registration(step.orm, services, tenant_id, user, state.challenge, form, meta)
@@ -228,41 +226,38 @@ def finish_registration(
         if isinstance(result, Rejected):
             return _again(step, browser_token, state, result.message)
         method_spec = SPECS[result.method.kind]
-        completed = CompletedMethod(
-            method=method_spec.key, amr=" ".join(method_spec.amr), factor=method_spec.factor.value, at=step.now
-        )
+        completed = completed_with(method_spec, step.now)
         step.account = account_of(user, True, step.orm.get(Tenant, tenant_id))
         step.log_details[method_spec.key] = result.method.display_name
         state = drive(step, state, machine.MethodRegistered(completed))
         return conclude(step, browser_token, state)
+
+    return _in_stage(services, tenant_id, flow_id, browser_token, meta, machine.Stage.REGISTER, act)
 
 
 def choose_other(
     services: Services, tenant_id: str, flow_id: str, browser_token: str, meta: RequestMeta
 ) -> FlowView | Completed | None:
     """Back from a method's setup to the list of methods."""
-    with services.engine.begin() as db:
-        opened = _open(db, services, tenant_id, flow_id, browser_token, meta, machine.Stage.REGISTER)
-        if opened is None:
-            return None
-        step, state, _ = opened
+
+    def act(step: Step, state: machine.SignInState, _user: User) -> FlowView | Completed:
         state = drive(step, state, machine.ChallengeStarted(None, ""))
         return conclude(step, browser_token, state)
+
+    return _in_stage(services, tenant_id, flow_id, browser_token, meta, machine.Stage.REGISTER, act)
 
 
 def skip_registration(
     services: Services, tenant_id: str, flow_id: str, browser_token: str, meta: RequestMeta
 ) -> FlowView | Completed | None:
-    with services.engine.begin() as db:
-        opened = _open(db, services, tenant_id, flow_id, browser_token, meta, machine.Stage.REGISTER)
-        if opened is None:
-            return None
-        step, state, _ = opened
+    def act(step: Step, state: machine.SignInState, _user: User) -> FlowView | Completed:
         try:
             state = drive(step, state, machine.RegistrationSkipped())
         except machine.InvalidTransition:
             return _again(step, browser_token, state, "You need to add a method before you can continue.")
         return conclude(step, browser_token, state)
+
+    return _in_stage(services, tenant_id, flow_id, browser_token, meta, machine.Stage.REGISTER, act)
 
 
 __all__ = [

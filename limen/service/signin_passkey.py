@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from limen.domain import signin as machine
 from limen.domain.methods import fido2
 from limen.domain.methods.base import Rejected
-from limen.domain.session import CompletedMethod
+from limen.domain.session import completed_with
 from limen.domain.signin_log import SignInError
 from limen.service.context import Services
 from limen.service.methods import passkeys
@@ -63,7 +63,7 @@ def finish(
                 step.failed = failed_detail(spec.key, "Primary authentication", "Account disabled", step.now)
                 event = machine.FirstFactorChecked(SignInError.USER_DISABLED, user.id, None, user.user_principal_name)
             else:
-                completed = CompletedMethod(spec.key, " ".join(spec.amr), spec.factor.value, step.now)
+                completed = completed_with(spec, step.now)
                 step.log_details[spec.key] = verified.log_detail or method.display_name
                 event = machine.FirstFactorChecked(
                     SignInError.SUCCESS, user.id, completed, username=user.user_principal_name

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from limen.domain import signin as machine
 from limen.domain.methods import tap as tap_method
-from limen.domain.session import CompletedMethod
+from limen.domain.session import completed_with
 from limen.domain.signin_log import AuthenticationDetail, SignInError
 from limen.service.context import Services
 from limen.service.methods import tap as tap_service
@@ -57,7 +57,7 @@ def submit_tap(
             else:
                 assert account is not None
                 spec = tap_method.SPEC
-                completed = CompletedMethod(spec.key, " ".join(spec.amr), spec.factor.value, now)
+                completed = completed_with(spec, now)
                 event = machine.FirstFactorChecked(error=SignInError.SUCCESS, user_id=account.id, method=completed)
             state = drive(step, state, event)
             return conclude(step, browser_token, state)

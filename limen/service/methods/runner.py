@@ -34,7 +34,7 @@ from limen.domain.methods.base import (
     Verified,
     Waiting,
 )
-from limen.domain.session import CompletedMethod
+from limen.domain.session import CompletedMethod, completed_with
 from limen.service.context import Services
 from limen.service.methods.store import is_locked, second_factors, stored, subject_of
 from limen.service.signin import RequestMeta
@@ -410,7 +410,7 @@ def answer_challenge(
     if result.data is not None:
         method_row.data = dict(result.data)
     row.status, row.completed_at = COMPLETED, env.now
-    completed = CompletedMethod(method=row.kind, amr=" ".join(spec.amr), factor=spec.factor.value, at=env.now)
+    completed = completed_with(spec, env.now)
     return Passed(method_row, completed, result.log_detail or method_row.display_name)
 
 
