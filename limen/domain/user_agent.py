@@ -41,3 +41,14 @@ def device_detail(user_agent: str) -> dict[str, object]:
         "isManaged": False,
         "trustType": "",
     }
+
+
+#: Conditional Access `platforms` values by the operating system `device_detail` finds.
+_PLATFORMS = {"Windows": "windows", "Android": "android", "iOS": "iOS", "MacOs": "macOS", "Linux": "linux"}
+
+
+def platform_of(user_agent: str) -> str | None:
+    """The device platform Conditional Access sees (from the User-Agent, which a client controls:
+    platform conditions are a convenience, not a security boundary, exactly as in Entra)."""
+    system = next((name for name, pattern in _SYSTEMS if pattern.search(user_agent)), "")
+    return _PLATFORMS.get(system)

@@ -1,6 +1,11 @@
 """SQLAlchemy models, one module per aggregate. Every row belongs to a tenant."""
 
-from limen.store.models.access import ConditionalAccessPolicy, SignInFamiliarity
+from limen.store.models.access import (
+    AuthenticationStrengthPolicy,
+    ConditionalAccessPolicy,
+    NamedLocation,
+    SignInFamiliarity,
+)
 from limen.store.models.apps import Application, ApplicationPassword
 from limen.store.models.base import Base
 from limen.store.models.device_codes import DeviceCode, DeviceCodeAttempt
@@ -13,6 +18,7 @@ __all__ = [
     "Application",
     "ApplicationPassword",
     "AuthMethod",
+    "AuthenticationStrengthPolicy",
     "AuthorizationCode",
     "Base",
     "BrowserSession",
@@ -22,6 +28,7 @@ __all__ = [
     "Group",
     "GroupMember",
     "MethodChallenge",
+    "NamedLocation",
     "RefreshToken",
     "RiskDetection",
     "RoleAssignment",

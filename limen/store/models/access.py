@@ -39,3 +39,33 @@ class SignInFamiliarity(Base):
     key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     tenant_id: Mapped[tenant_fk]
     last_seen_at: Mapped[utc]
+
+
+class NamedLocation(Base):
+    """A `namedLocation` (ipNamedLocation, countryNamedLocation, ...) as Graph JSON. `is_trusted` is a
+    column because `AllTrusted` in a policy reads every trusted location of the tenant."""
+
+    __tablename__ = "named_locations"
+
+    id: Mapped[guid_pk]
+    tenant_id: Mapped[tenant_fk]
+    display_name: Mapped[str] = mapped_column(sa.String(256))
+    #: Graph's concrete type without the namespace, e.g. "ipNamedLocation".
+    kind: Mapped[str] = mapped_column(sa.String(64))
+    is_trusted: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    document: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[utc]
+    modified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AuthenticationStrengthPolicy(Base):
+    """A custom `authenticationStrengthPolicy` as Graph JSON; the three built-in ones are not stored."""
+
+    __tablename__ = "authentication_strength_policies"
+
+    id: Mapped[guid_pk]
+    tenant_id: Mapped[tenant_fk]
+    display_name: Mapped[str] = mapped_column(sa.String(256))
+    document: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[utc]
+    modified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

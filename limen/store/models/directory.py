@@ -25,6 +25,9 @@ class Tenant(Base):
     security_defaults_enabled: Mapped[bool] = mapped_column(sa.Boolean, default=True, server_default=sa.true())
     #: Days a user has to register for MFA under security defaults (SPEC.md §10; 0 = no skipping).
     registration_grace_days: Mapped[int] = mapped_column(sa.Integer, default=14, server_default="14")
+    #: Grows with every change to the tenant's Conditional Access policies, named locations or
+    #: authentication strengths, so compiled policy sets cached per process know when they are stale.
+    policy_version: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
 
 
 class User(Base):

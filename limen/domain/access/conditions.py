@@ -1,0 +1,560 @@
+"""The conditions of a policy (`conditionalAccessConditionSet`), compiled into checks (SPEC.md §3.3–§3.8).
+
+Each configured condition becomes a `Condition` whose `check(signals)` answers True (matches),
+False (does not: the policy does not apply) or None (Limen lacks the input: `notEnoughInformation`,
+or `invalidCondition` for a stored rule that no longer parses). An unconfigured condition becomes
+nothing at all, which is Entra's "matches everything" (SPEC §3.6) at no cost.
+
+Conditions that target other principals than users (`clientApplications`, `agents`,
+`agentContext`) are not conditions on a user's sign-in: they are reported as notes and the policy is
+evaluated for users through `conditions.users` alone. Risk conditions of other principals
+(`servicePrincipalRiskLevels`, `agentIdRiskLevels`) never match a user's sign-in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from limen.domain.access.context import ANY_GUEST, ROLE_PREFIX, USER_PREFIX, Signals
+from limen.domain.access.device_filter import DeviceFilter, RuleSyntaxError, compile_filter
+from limen.domain.access.locations import NamedLocation
+
+NOT_ENOUGH_INFORMATION = "notEnoughInformation"
+INVALID_CONDITION = "invalidCondition"
+
+Check = Callable[[Signals], "bool | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    #: Graph property, e.g. "conditions.users".
+    key: str
+    #: `whatIfAnalysisReasons` value when the condition does not match.
+    reason: str
+    #: `conditionalAccessConditions` flag for the sign-in log (`conditionsSatisfied`).
+    flag: str
+    check: Check
+    #: `whatIfAnalysisReasons` value when the check answers None.
+    unknown_reason: str = NOT_ENOUGH_INFORMATION
+    #: Why the check may answer None (shown with the result); "" when it never does.
+    unknown_note: str = ""
+    #: For a users condition that depends on `Signals.principals` alone: its sets, so that the engine
+    #: can answer it for all policies at once from an index.
+    principals: PrincipalSets | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PrincipalSets:
+    """A users condition without guest-type objects: it matches when the user's principals meet
+    `include` (or `include_all`) and miss `exclude`."""
+
+    include_all: bool
+    include: frozenset[str]
+    exclude: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledConditions:
+    conditions: tuple[Condition, ...]
+    #: Parts of the policy that are not evaluated for user sign-ins, and why.
+    notes: tuple[str, ...]
+
+
+def strings(value: Any) -> list[str]:
+    """A Graph collection or flags value as a list: `["a", "b"]`, `"a,b"` or null."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list | tuple):
+        return [str(item).strip() for item in value if item is not None and str(item).strip()]
+    return []
+
+
+def lowered(value: Any) -> frozenset[str]:
+    return frozenset(item.lower() for item in strings(value))
+
+
+def _section(conditions: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = conditions.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def compile_conditions(conditions: Mapping[str, Any], locations: Mapping[str, NamedLocation]) -> CompiledConditions:
+    """Compile `policy.conditions`; the order of the result is the order of What If reasons."""
+    notes: list[str] = []
+    compiled: list[Condition | None] = [
+        # Always present and always first: the engine's users index (index.py) relies on it.
+        _users(_section(conditions, "users")),
+        *_other_principals(conditions, notes),
+        _applications(_section(conditions, "applications"), notes),
+        _platforms(_section(conditions, "platforms")),
+        _devices(_section(conditions, "devices"), _section(conditions, "deviceStates"), notes),
+        _client_app_types(conditions.get("clientAppTypes")),
+        _locations(_section(conditions, "locations"), locations, notes),
+        _risk("conditions.signInRiskLevels", "signInRisk", conditions.get("signInRiskLevels"), "sign_in_risk"),
+        _risk("conditions.userRiskLevels", "userRisk", conditions.get("userRiskLevels"), "user_risk"),
+        _insider_risk(conditions.get("insiderRiskLevels"), notes),
+        _authentication_flows(_section(conditions, "authenticationFlows")),
+        *_unknown_conditions(conditions, notes),
+    ]
+    return CompiledConditions(tuple(c for c in compiled if c is not None), tuple(notes))
+
+
+#: Every condition the engine reads (or notes as concerning other principals).
+_KNOWN = frozenset(
+    {
+        "users",
+        "applications",
+        "clientAppTypes",
+        "platforms",
+        "locations",
+        "devices",
+        "deviceStates",
+        "signInRiskLevels",
+        "userRiskLevels",
+        "insiderRiskLevels",
+        "authenticationFlows",
+        "servicePrincipalRiskLevels",
+        "agentIdRiskLevels",
+        "clientApplications",
+        "agents",
+        "agentContext",
+    }
+)
+
+
+def _unknown_conditions(conditions: Mapping[str, Any], notes: list[str]) -> list[Condition]:
+    """Conditions the engine does not know (beta `times`, `signInRiskDetections`, anything newer):
+    never ignored, since ignoring a condition widens the policy; the policy does not apply."""
+    out: list[Condition] = []
+    for key, value in conditions.items():
+        if key in _KNOWN or "@" in key or value in (None, "", [], {}):
+            continue
+        note = f"conditions.{key}: Limen does not evaluate this condition"
+        notes.append(note + "; the policy never applies")
+
+        def unknown(_: Signals) -> None:
+            return None
+
+        flag = "time" if key == "times" else key
+        out.append(Condition(f"conditions.{key}", NOT_ENOUGH_INFORMATION, flag, unknown, unknown_note=note))
+    return out
+
+
+# --- users ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _GuestTypes:
+    """`conditionalAccessGuestsOrExternalUsers`: guest/external kinds, optionally from some tenants."""
+
+    types: frozenset[str]
+    #: None = all tenants.
+    tenants: frozenset[str] | None
+
+    def matches(self, signals: Signals) -> bool:
+        kind = signals.guest_type
+        if kind is None or kind not in self.types:
+            return False
+        # An internal guest's home is this tenant: external-tenant lists do not concern it.
+        if self.tenants is None or kind == "internalguest":
+            return True
+        return signals.home_tenant is not None and signals.home_tenant in self.tenants
+
+
+def _guest_types(value: Any) -> _GuestTypes | None:
+    if not isinstance(value, Mapping):
+        return None
+    types = lowered(value.get("guestOrExternalUserTypes")) - {"none", "unknownfuturevalue"}
+    if not types:
+        return None
+    tenants_doc = value.get("externalTenants")
+    tenants: frozenset[str] | None = None
+    if isinstance(tenants_doc, Mapping) and str(tenants_doc.get("membershipKind") or "").lower() == "enumerated":
+        tenants = lowered(tenants_doc.get("members"))
+    return _GuestTypes(types, tenants)
+
+
+def _users(users: Mapping[str, Any]) -> Condition:
+    include_users = lowered(users.get("includeUsers"))
+    exclude_users = lowered(users.get("excludeUsers"))
+    include_all = "all" in include_users
+    # Users, groups and roles are looked up in one set of the user's principals (`Signals.principals`:
+    # user and role ids prefixed so that an id in the wrong list still matches nothing): one C-level
+    # set operation per policy instead of six, which is what keeps 195 policies cheap.
+    # `GuestsOrExternalUsers` in the user lists is the older spelling of "every guest/external type".
+    include = frozenset(
+        {USER_PREFIX + u for u in include_users - {"all", "none", "guestsorexternalusers"}}
+        | lowered(users.get("includeGroups"))
+        | {ROLE_PREFIX + r for r in lowered(users.get("includeRoles"))}
+        | ({ANY_GUEST} if "guestsorexternalusers" in include_users else set())
+    )
+    exclude = frozenset(
+        {USER_PREFIX + u for u in exclude_users - {"guestsorexternalusers"}}
+        | lowered(users.get("excludeGroups"))
+        | {ROLE_PREFIX + r for r in lowered(users.get("excludeRoles"))}
+        | ({ANY_GUEST} if "guestsorexternalusers" in exclude_users else set())
+    )
+    include_guests = _guest_types(users.get("includeGuestsOrExternalUsers"))
+    exclude_guests = _guest_types(users.get("excludeGuestsOrExternalUsers"))
+
+    if include_guests is None and exclude_guests is None:
+        # The common shapes, without guest-type objects. Exclusion beats inclusion (SPEC §3.4).
+        if include_all:
+
+            def check(s: Signals) -> bool:
+                return exclude.isdisjoint(s.principals)
+
+        else:
+
+            def check(s: Signals) -> bool:
+                principals = s.principals
+                return exclude.isdisjoint(principals) and not include.isdisjoint(principals)
+
+        return Condition(
+            "conditions.users", "users", "users", check, principals=PrincipalSets(include_all, include, exclude)
+        )
+
+    def check_guests(s: Signals) -> bool:
+        principals = s.principals
+        if not exclude.isdisjoint(principals) or (exclude_guests is not None and exclude_guests.matches(s)):
+            return False
+        return (
+            include_all
+            or not include.isdisjoint(principals)
+            or (include_guests is not None and include_guests.matches(s))
+        )
+
+    return Condition("conditions.users", "users", "users", check_guests)
+
+
+def _other_principals(conditions: Mapping[str, Any], notes: list[str]) -> list[Condition]:
+    """Workload identities and agents: noted, and their risk levels never match a user."""
+    for key, what in (
+        ("clientApplications", "service principals (workload identities)"),
+        ("agents", "agent identities"),
+        ("agentContext", "agent sessions"),
+    ):
+        section = conditions.get(key)
+        if isinstance(section, Mapping) and any(
+            strings(v) for k, v in section.items() if k.lower().startswith("include") and not k.endswith("odata.type")
+        ):
+            notes.append(
+                f"conditions.{key}: targets {what}, which do not sign in through Limen; "
+                "the policy is evaluated for users through conditions.users only"
+            )
+    checks: list[Condition] = []
+    if strings(conditions.get("servicePrincipalRiskLevels")):
+        checks.append(_never("conditions.servicePrincipalRiskLevels", "workloadIdentities", "servicePrincipalRisk"))
+        notes.append("conditions.servicePrincipalRiskLevels: a user's sign-in has no service-principal risk")
+    if strings(conditions.get("agentIdRiskLevels")):
+        checks.append(_never("conditions.agentIdRiskLevels", "agentIdRisk", "servicePrincipalRisk"))
+        notes.append("conditions.agentIdRiskLevels: a user's sign-in has no agent identity risk")
+    return checks
+
+
+def _never(key: str, reason: str, flag: str) -> Condition:
+    def check(_: Signals) -> bool:
+        return False
+
+    return Condition(key, reason, flag, check)
+
+
+# --- applications ---------------------------------------------------------------------------------
+
+_APP_KEYWORDS = frozenset({"office365", "microsoftadminportals"})
+
+
+def _applications(apps: Mapping[str, Any], notes: list[str]) -> Condition:
+    include = lowered(apps.get("includeApplications"))
+    exclude = lowered(apps.get("excludeApplications"))
+    include_all = "all" in include
+    include_keywords = include & _APP_KEYWORDS
+    exclude_keywords = exclude & _APP_KEYWORDS
+    # `None` targets nothing; `AllAgentIdResources` targets agent resources, which Limen has none of.
+    include_ids = include - {"all", "none", "allagentidresources"} - _APP_KEYWORDS
+    exclude_ids = exclude - _APP_KEYWORDS
+    targets_apps = bool(include_all or include_keywords or include_ids)
+    actions = lowered(apps.get("includeUserActions"))
+    contexts = lowered(apps.get("includeAuthenticationContextClassReferences"))
+    for key in ("globalSecureAccess", "networkAccess"):
+        if isinstance(apps.get(key), Mapping) and any(v for k, v in apps[key].items() if "@" not in k):
+            notes.append(
+                f"conditions.applications.{key}: targets Global Secure Access traffic, which never signs in "
+                "through Limen"
+            )
+    app_filter = apps.get("applicationFilter")
+    filter_mode = str(app_filter.get("mode") or "").lower() if isinstance(app_filter, Mapping) else ""
+
+    if not actions and not contexts and not filter_mode and not exclude_keywords:
+        # The common shapes (apps only, no keywords excluded): the fewest steps per sign-in.
+        if include_all:
+
+            def check_apps(s: Signals) -> bool:
+                app = s.app_id
+                return app is not None and app not in exclude_ids
+
+        else:
+
+            def check_apps(s: Signals) -> bool:
+                app = s.app_id
+                return (
+                    app is not None
+                    and app not in exclude_ids
+                    and (app in include_ids or not include_keywords.isdisjoint(s.app_keywords))
+                )
+
+        return Condition("conditions.applications", "application", "application", check_apps)
+
+    def check(s: Signals) -> bool | None:
+        if actions and s.user_action is not None and s.user_action in actions:
+            return True
+        if contexts and not contexts.isdisjoint(s.acrs):
+            return True
+        app = s.app_id
+        if (not targets_apps and filter_mode != "include") or app is None:
+            return False
+        if app in exclude_ids or (exclude_keywords and not exclude_keywords.isdisjoint(s.app_keywords)):
+            return False
+        included = include_all or app in include_ids or bool(include_keywords & s.app_keywords)
+        # A filter over custom security attributes of apps: Limen's apps have none to test, so it can
+        # only be decided where it makes no difference (SPEC §2.4 `applicationFilter`).
+        if filter_mode == "include":
+            return True if included else None
+        if filter_mode == "exclude":
+            return None if included else False
+        return included
+
+    if targets_apps or filter_mode:
+        reason = "application"
+    elif actions:
+        reason = "userActions"
+    elif contexts:
+        reason = "authenticationContext"
+    else:
+        reason = "application"
+    note = ""
+    if filter_mode:
+        note = "conditions.applications.applicationFilter: Limen's applications have no custom security attributes"
+        notes.append(note + "; decided only where the filter makes no difference")
+    return Condition("conditions.applications", reason, "application", check, unknown_note=note)
+
+
+# --- platforms, client apps, risks, flows ---------------------------------------------------------
+
+
+def _platforms(platforms: Mapping[str, Any]) -> Condition | None:
+    include = lowered(platforms.get("includePlatforms"))
+    exclude = lowered(platforms.get("excludePlatforms"))
+    if not include and not exclude:
+        return None
+    # The portal always sets an include list; an exclusion alone means "all but these".
+    include_all = "all" in include or not include
+
+    def check(s: Signals) -> bool:
+        platform = s.platform
+        if platform is not None and platform in exclude:
+            return False
+        # An unknown platform is only caught by "all" (SPEC §3.6).
+        return include_all or (platform is not None and platform in include)
+
+    return Condition("conditions.platforms", "devicePlatform", "devicePlatform", check)
+
+
+_CLIENT_APP_ALIASES = {
+    "eassupported": "exchangeactivesync",
+    "easunsupported": "exchangeactivesync",
+    "modern": "mobileappsanddesktopclients",
+}
+
+
+def _client_app_types(value: Any) -> Condition | None:
+    types = frozenset(_CLIENT_APP_ALIASES.get(t, t) for t in lowered(value))
+    # Not configured, or `all`: every client app type, modern and legacy (SPEC §3.6).
+    if not types or "all" in types:
+        return None
+
+    def check(s: Signals) -> bool | None:
+        client = s.client_type
+        return None if client is None else client in types
+
+    return Condition(
+        "conditions.clientAppTypes",
+        "clientApps",
+        "clientType",
+        check,
+        unknown_note="conditions.clientAppTypes: the client app type was not given",
+    )
+
+
+def _risk(key: str, reason: str, value: Any, field: str) -> Condition | None:
+    levels = lowered(value)
+    if not levels:
+        return None
+
+    def check(s: Signals) -> bool:
+        level: str = getattr(s.context, field)
+        # A configured risk condition applies only at the listed levels: no risk is not "low".
+        return level.lower() in levels
+
+    return Condition(key, reason, reason, check)
+
+
+def _insider_risk(value: Any, notes: list[str]) -> Condition | None:
+    levels = lowered(value)
+    if not levels:
+        return None
+    note = "conditions.insiderRiskLevels: Limen has no insider-risk signal (Microsoft Purview)"
+    notes.append(note + "; the policy never applies")
+
+    def check(s: Signals) -> bool | None:
+        level = s.context.insider_risk
+        return None if level is None else level.lower() in levels
+
+    return Condition(
+        "conditions.insiderRiskLevels",
+        "insiderRisk",
+        "insiderRisk",
+        check,
+        unknown_note=note,
+    )
+
+
+def _authentication_flows(flows: Mapping[str, Any]) -> Condition | None:
+    methods = lowered(flows.get("transferMethods")) - {"none", "unknownfuturevalue"}
+    if not methods:
+        return None
+
+    def check(s: Signals) -> bool:
+        flow = s.context.authentication_flow
+        return flow is not None and flow.lower() in methods
+
+    return Condition("conditions.authenticationFlows", "authenticationFlow", "authenticationFlows", check)
+
+
+# --- devices --------------------------------------------------------------------------------------
+
+
+def _devices(devices: Mapping[str, Any], states: Mapping[str, Any], notes: list[str]) -> Condition | None:
+    filter_doc = devices.get("deviceFilter")
+    device_filter: DeviceFilter | None = None
+    invalid = ""
+    if isinstance(filter_doc, Mapping) and (filter_doc.get("rule") or filter_doc.get("mode")):
+        try:
+            device_filter = compile_filter(filter_doc)
+        except (RuleSyntaxError, ValueError) as error:
+            invalid = f"conditions.devices.deviceFilter: {error}"
+    # The deprecated device-state condition: include "All", exclude "Compliant" and/or "DomainJoined".
+    # It has had three spellings: `devices.include/excludeDeviceStates`, `devices.include/excludeDevices`
+    # and `deviceStates.include/excludeStates`.
+    include_states = (
+        lowered(devices.get("includeDeviceStates"))
+        | lowered(devices.get("includeDevices"))
+        | lowered(states.get("includeStates"))
+    )
+    exclude_states = (
+        lowered(devices.get("excludeDeviceStates"))
+        | lowered(devices.get("excludeDevices"))
+        | lowered(states.get("excludeStates"))
+    )
+    if device_filter is None and not invalid and not include_states and not exclude_states:
+        return None
+
+    if invalid:
+        notes.append(invalid + "; the policy never applies")
+
+        def unknown(_: Signals) -> None:
+            return None
+
+        return Condition(
+            "conditions.devices", "devices", "deviceState", unknown, INVALID_CONDITION, unknown_note=invalid
+        )
+
+    def check(s: Signals) -> bool | None:
+        if not s.context.device_known:
+            return None
+        device = s.device
+        if device_filter is not None and not device_filter.in_scope(device):
+            return False
+        if include_states or exclude_states:
+            compliant = device is not None and device.get("iscompliant") == "true"
+            joined = device is not None and device.get("trusttype") == "serverad"
+            if ("compliant" in exclude_states and compliant) or ("domainjoined" in exclude_states and joined):
+                return False
+            if include_states and "all" not in include_states:
+                return ("compliant" in include_states and compliant) or ("domainjoined" in include_states and joined)
+        return True
+
+    return Condition(
+        "conditions.devices",
+        "devices",
+        "deviceState",
+        check,
+        unknown_note="conditions.devices: nothing is known about the device",
+    )
+
+
+# --- locations ------------------------------------------------------------------------------------
+
+
+def _locations(section: Mapping[str, Any], known: Mapping[str, NamedLocation], notes: list[str]) -> Condition | None:
+    include = lowered(section.get("includeLocations"))
+    exclude = lowered(section.get("excludeLocations"))
+    if not include and not exclude:
+        return None
+    include_any = "all" in include or not include
+    exclude_any = "all" in exclude
+    trusted = known.get(TRUSTED)
+    include_locations = _resolve(include, known, trusted)
+    exclude_locations = _resolve(exclude, known, trusted)
+    unevaluable = sorted({loc.unevaluable for loc in (*include_locations, *exclude_locations) if loc.unevaluable})
+
+    def check(s: Signals) -> bool | None:
+        if exclude_any:
+            return False
+        excluded = _any_member(s, exclude_locations)
+        if excluded is True:
+            return False
+        included: bool | None = True if include_any else _any_member(s, include_locations)
+        if included is False:
+            return False
+        # Kleene logic: unknown membership on either side leaves the answer unknown.
+        return None if included is None or excluded is None else True
+
+    note = "conditions.locations: needs the sign-in's IP address or country"
+    if unevaluable:
+        note = "conditions.locations: " + "; ".join(unevaluable)
+        notes.append(note + "; the policy never applies where they decide")
+    return Condition("conditions.locations", "location", "location", check, unknown_note=note)
+
+
+#: Key of the synthetic location "all trusted IP ranges" in a compiled set.
+TRUSTED = "\x00alltrusted"
+
+
+def _resolve(
+    ids: frozenset[str], known: Mapping[str, NamedLocation], trusted: NamedLocation | None
+) -> tuple[NamedLocation, ...]:
+    resolved: list[NamedLocation] = []
+    for location_id in sorted(ids - {"all"}):
+        if location_id == "alltrusted":
+            if trusted is not None:
+                resolved.append(trusted)
+        elif location_id in known:
+            resolved.append(known[location_id])
+        # An unknown id is kept in the policy and matches nothing (issue 5).
+    return tuple(resolved)
+
+
+def _any_member(s: Signals, locations: Sequence[NamedLocation]) -> bool | None:
+    answer: bool | None = False
+    for location in locations:
+        member = s.in_location(location)
+        if member:
+            return True
+        if member is None:
+            answer = None
+    return answer

@@ -1,0 +1,524 @@
+"""The Conditional Access engine: compile a tenant's policies once, evaluate each sign-in (SPEC.md §3).
+
+    compiled = compile_policy_set(policies, named_locations, strengths, version)
+    evaluation = evaluate(compiled, context, now)
+
+Pure: no I/O, the caller passes `now`. The same call serves the sign-in (before and after the person
+satisfies something: requirements are computed from `context.completed`), What If
+(`PolicyEvaluation.to_what_if`), and the sign-in log (`Evaluation.applied_policies`,
+`Evaluation.conditional_access_status`).
+
+Rules (SPEC §3.2–§3.3, §3.9): every enabled and report-only policy is evaluated, disabled ones are
+`notEnabled`; inside a policy every configured condition must match and exclusion beats inclusion;
+a block in any applicable enabled policy blocks; the grant controls of all applicable enabled
+policies must all be met, each by its own AND/OR; report-only policies are evaluated and recorded,
+never enforced; a legacy client cannot meet any grant control (SPEC §3.10). A policy with a
+condition Limen cannot evaluate does not apply and says why (`notEnoughInformation`), as Graph's
+What If API does (SPEC §3.7) — so What If and the sign-in always agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from limen.domain.access.conditions import TRUSTED, Check, Condition, PrincipalSets, compile_conditions
+from limen.domain.access.context import EvaluationContext, Signals
+from limen.domain.access.controls import (
+    Control,
+    Grant,
+    GrantControl,
+    GrantStatus,
+    Session,
+    SignInFrequency,
+    assess_grant,
+    compile_grant,
+    compile_session,
+    stricter,
+)
+from limen.domain.access.index import UsersIndex
+from limen.domain.access.locations import IpRanges, NamedLocation, compile_location
+from limen.domain.access.strengths import BUILT_IN, AuthenticationStrength, CompletedStep, compile_strength
+
+__all__ = [
+    "CompiledPolicy",
+    "CompiledPolicySet",
+    "CompletedStep",
+    "Control",
+    "Evaluation",
+    "EvaluationContext",
+    "PolicyEvaluation",
+    "PolicyResult",
+    "PolicyState",
+    "Requirement",
+    "compile_policy_set",
+    "evaluate",
+]
+
+
+class PolicyState(StrEnum):
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+    REPORT_ONLY = "enabledForReportingButNotEnforced"
+
+
+class PolicyResult(StrEnum):
+    """Graph `appliedConditionalAccessPolicy.result` (SPEC §3.9)."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    NOT_APPLIED = "notApplied"
+    NOT_ENABLED = "notEnabled"
+    REPORT_ONLY_SUCCESS = "reportOnlySuccess"
+    REPORT_ONLY_FAILURE = "reportOnlyFailure"
+    REPORT_ONLY_NOT_APPLIED = "reportOnlyNotApplied"
+    REPORT_ONLY_INTERRUPTED = "reportOnlyInterrupted"
+
+
+_STATES = {state.value.lower(): state for state in PolicyState}
+_FAILED = frozenset({GrantStatus.BLOCK, GrantStatus.LEGACY, GrantStatus.IMPOSSIBLE})
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CompiledPolicy:
+    id: str
+    display_name: str
+    state: PolicyState
+    conditions: tuple[Condition, ...]
+    grant: Grant
+    session: Session
+    #: What Limen does not evaluate or cannot meet in this policy, and why (import, lint, What If).
+    notes: tuple[str, ...]
+    #: The stored Graph document, for What If (whatIfAnalysisResult extends the policy).
+    document: Mapping[str, Any]
+    #: `conditions[i].check`, for the evaluation loop.
+    checks: tuple[Check, ...] = ()
+    # Results that depend only on which conditions failed are built once and shared by every
+    # evaluation: most policies do not apply to most sign-ins, and this keeps that case cheap.
+    _failed: dict[Check, PolicyEvaluation] = field(default_factory=dict, repr=False)
+    _unknown: dict[tuple[int, ...], PolicyEvaluation] = field(default_factory=dict, repr=False)
+    _applied: dict[tuple[object, ...], PolicyEvaluation] = field(default_factory=dict, repr=False)
+
+    @property
+    def report_only(self) -> bool:
+        return self.state is PolicyState.REPORT_ONLY
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CompiledPolicySet:
+    """A tenant's policies, compiled. Immutable: cache it by `version` and share it across threads."""
+
+    version: int
+    policies: tuple[CompiledPolicy, ...]
+    locations: Mapping[str, NamedLocation]
+    strengths: Mapping[str, AuthenticationStrength]
+    #: Per position: the policy and the checks left once the users index has answered (None for
+    #: disabled policies, which are not evaluated).
+    _active: tuple[tuple[CompiledPolicy, tuple[Check, ...]] | None, ...] = field(default=(), repr=False)
+    #: Per position, the result unless the loop finds otherwise: `notEnabled` for disabled policies,
+    #: "the users condition does not match" for the others (the index skips those).
+    _initial: tuple[PolicyEvaluation, ...] = field(default=(), repr=False)
+    _index: UsersIndex = field(default_factory=lambda: UsersIndex.build(()), repr=False)
+
+    @property
+    def has_enabled(self) -> bool:
+        return any(p.state is PolicyState.ENABLED for p in self.policies)
+
+
+def compile_policy_set(
+    policies: Sequence[Mapping[str, Any]],
+    named_locations: Mapping[str, Mapping[str, Any]],
+    strengths: Mapping[str, Mapping[str, Any]],
+    version: int,
+) -> CompiledPolicySet:
+    """Compile validated Graph documents. Never raises on odd shapes: whatever cannot be used is kept
+    in the policy's `notes` and treated as SPEC.md says (unknown references match nothing)."""
+    locations = {key.lower(): compile_location(key, doc) for key, doc in named_locations.items()}
+    trusted = [loc for loc in locations.values() if loc.is_trusted and loc.kind == "ip"]
+    if any(loc.ranges for loc in trusted):
+        locations[TRUSTED] = NamedLocation(
+            id=TRUSTED,
+            display_name="All trusted locations",
+            kind="ip",
+            is_trusted=True,
+            ranges=IpRanges.union(loc.ranges for loc in trusted),
+        )
+    compiled_strengths = {
+        key.lower(): compile_strength({**doc, "id": doc.get("id") or key}) for key, doc in strengths.items()
+    }
+    compiled_strengths.update(BUILT_IN)  # built-ins are read-only: a stored copy cannot change them
+    compiled = tuple(_compile_policy(doc, locations, compiled_strengths) for doc in policies)
+    active: list[tuple[CompiledPolicy, tuple[Check, ...]] | None] = []
+    initial: list[PolicyEvaluation] = []
+    users: list[tuple[int, PrincipalSets | None]] = []
+    for position, policy in enumerate(compiled):
+        if policy.state is PolicyState.DISABLED:
+            active.append(None)
+            initial.append(PolicyEvaluation(policy, False, PolicyResult.NOT_ENABLED, reasons=("policyNotEnabled",)))
+            continue
+        # The users condition is always first (compile_conditions); when it is indexed, the index
+        # has answered it by the time the loop runs the remaining checks.
+        sets = policy.conditions[0].principals
+        users.append((position, sets))
+        active.append((policy, policy.checks[1:] if sets is not None else policy.checks))
+        initial.append(policy._failed[policy.checks[0]])
+    return CompiledPolicySet(
+        version=version,
+        policies=compiled,
+        locations=locations,
+        strengths=compiled_strengths,
+        _active=tuple(active),
+        _initial=tuple(initial),
+        _index=UsersIndex.build(users),
+    )
+
+
+def _compile_policy(
+    document: Mapping[str, Any], locations: Mapping[str, NamedLocation], strengths: Mapping[str, AuthenticationStrength]
+) -> CompiledPolicy:
+    notes: list[str] = []
+    raw_state = str(document.get("state") or "")
+    state = _STATES.get(raw_state.lower())
+    if state is None:
+        notes.append(f"state: unknown value {raw_state!r}; treated as disabled")
+        state = PolicyState.DISABLED
+    conditions_doc = document.get("conditions")
+    conditions = compile_conditions(conditions_doc if isinstance(conditions_doc, Mapping) else {}, locations)
+    notes.extend(conditions.notes)
+    grant, grant_notes = compile_grant(document.get("grantControls"), strengths)
+    session, session_notes = compile_session(document.get("sessionControls"))
+    policy = CompiledPolicy(
+        id=str(document.get("id") or ""),
+        display_name=str(document.get("displayName") or ""),
+        state=state,
+        conditions=conditions.conditions,
+        grant=grant,
+        session=session,
+        notes=(*notes, *grant_notes, *session_notes),
+        document=document,
+        checks=tuple(c.check for c in conditions.conditions),
+    )
+    policy._failed.update(
+        (condition.check, _not_applied(policy, index, ())) for index, condition in enumerate(conditions.conditions)
+    )
+    return policy
+
+
+# --- results --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """Something the sign-in still needs, from one or more enabled policies.
+
+    `control` says what (`mfa`, `authenticationStrength`, `registerSecurityInfo`, `passwordChange`,
+    `reauthenticate`, ...); `strength` is set for `authenticationStrength` (and for a registration
+    that must produce a method of that strength); `detail` is the strength, terms-of-use or custom
+    control id, or the name of an unsupported control.
+    """
+
+    control: Control
+    detail: str = ""
+    strength: AuthenticationStrength | None = None
+    policy_ids: tuple[str, ...] = ()
+
+    @property
+    def interactive(self) -> bool:
+        return GrantControl(self.control, self.detail, self.strength).interactive
+
+    @property
+    def allowed_combinations(self) -> tuple[str, ...]:
+        return self.strength.allowed_combinations if self.strength is not None else ()
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyEvaluation:
+    """One policy's verdict for one sign-in."""
+
+    policy: CompiledPolicy
+    #: What If `policyApplies`: every condition matched (for disabled policies: False).
+    applies: bool
+    result: PolicyResult
+    #: `whatIfAnalysisReasons` values: the first condition that did not match (SPEC §3.7), or
+    #: `notEnoughInformation` / `invalidCondition` / `policyNotEnabled`; empty when it applies.
+    reasons: tuple[str, ...] = ()
+    #: `conditionalAccessConditions` flags for the log's conditionsSatisfied / conditionsNotSatisfied.
+    satisfied: tuple[str, ...] = ()
+    not_satisfied: tuple[str, ...] = ()
+    #: Conditions that could not be evaluated for this sign-in, and why.
+    unevaluated: tuple[str, ...] = ()
+    grant: GrantStatus | None = None
+    #: Grant controls still to meet (UNMET) or that cannot be met (IMPOSSIBLE), in prompt order.
+    unmet: tuple[GrantControl, ...] = ()
+    #: The sign-in frequency of this policy requires a new authentication.
+    reauthenticate: bool = False
+
+    @property
+    def analysis_reasons(self) -> str:
+        """Graph's flags string: "notSet" when the policy applies."""
+        return ",".join(self.reasons) if self.reasons else "notSet"
+
+    @property
+    def enforced(self) -> bool:
+        """Applies and is enabled: its controls are required of this sign-in."""
+        return self.applies and self.policy.state is PolicyState.ENABLED
+
+    def to_graph(self) -> dict[str, Any]:
+        """Graph `appliedConditionalAccessPolicy` (with beta's condition flags and strength)."""
+        policy = self.policy
+        enabled = self.result is not PolicyResult.NOT_ENABLED
+        out: dict[str, Any] = {
+            "id": policy.id,
+            "displayName": policy.display_name,
+            "enforcedGrantControls": list(policy.grant.graph_names) if enabled else [],
+            "enforcedSessionControls": list(policy.session.graph_names) if enabled else [],
+            "result": self.result.value,
+            "conditionsSatisfied": ",".join(self.satisfied) or "none",
+            "conditionsNotSatisfied": ",".join(self.not_satisfied) or "none",
+        }
+        strength_id = policy.grant.strength_id
+        if strength_id is not None and enabled:
+            strength = next((c.strength for c in policy.grant.controls if c.detail == strength_id), None)
+            out["authenticationStrength"] = {
+                "authenticationStrengthId": strength_id,
+                "displayName": strength.display_name if strength is not None else "",
+                "authenticationStrengthResult": self._strength_result(strength_id),
+            }
+        return out
+
+    def _strength_result(self, strength_id: str) -> str:
+        if not self.applies or self.grant in (GrantStatus.BLOCK, GrantStatus.LEGACY):
+            return "notSet"
+        pending = [c for c in self.unmet if c.detail == strength_id]
+        if not pending:
+            return "satisfied"
+        if self.grant is GrantStatus.IMPOSSIBLE:
+            return "cannotSatisfy"
+        if any(c.kind is Control.REGISTER_SECURITY_INFO for c in pending):
+            return "singleRegistrationRequired"
+        return "singleChallengeRequired"
+
+    def to_what_if(self) -> dict[str, Any]:
+        """Graph `whatIfAnalysisResult`: the policy document plus `policyApplies` and `analysisReasons`."""
+        out = {key: value for key, value in self.policy.document.items() if not key.startswith("@")}
+        out["policyApplies"] = self.applies
+        out["analysisReasons"] = self.analysis_reasons
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class BlockCause:
+    policy_id: str
+    #: "block", "legacyClient", or the control that cannot be met ("compliantDevice", ...).
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """The verdict for a sign-in. `blocked` or not; if not, `requirements` still to meet (empty:
+    allowed as is) and the session controls to apply."""
+
+    version: int
+    policies: tuple[PolicyEvaluation, ...]
+    blocked: bool
+    block_causes: tuple[BlockCause, ...]
+    requirements: tuple[Requirement, ...]
+    #: The strictest sign-in frequency of the applicable enabled policies (the session's lifetime).
+    sign_in_frequency: SignInFrequency | None
+    #: "never" (no persistent session) wins over "always".
+    persistent_browser: str | None
+    #: Session controls of applicable enabled policies that Limen stores but does not enforce.
+    session_not_enforced: tuple[str, ...]
+
+    @property
+    def conditional_access_status(self) -> str:
+        """Sign-in log `conditionalAccessStatus`: notApplied when no enabled policy applied."""
+        enforced = [p for p in self.policies if p.enforced]
+        if not enforced:
+            return "notApplied"
+        if self.blocked or any(p.result is PolicyResult.FAILURE for p in enforced):
+            return "failure"
+        return "success"
+
+    @property
+    def applied_policies(self) -> list[dict[str, Any]]:
+        """Sign-in log `appliedConditionalAccessPolicies`: every policy, in set order."""
+        return [p.to_graph() for p in self.policies]
+
+    @property
+    def requirement_keys(self) -> frozenset[str]:
+        return frozenset(r.control.value for r in self.requirements)
+
+    def what_if(self, applied_only: bool = False) -> list[dict[str, Any]]:
+        """Graph What If results; disabled policies are not part of the answer (SPEC §3.7)."""
+        return [
+            p.to_what_if()
+            for p in self.policies
+            if p.policy.state is not PolicyState.DISABLED and (p.applies or not applied_only)
+        ]
+
+
+# --- evaluation -----------------------------------------------------------------------------------
+
+
+def evaluate(compiled: CompiledPolicySet, context: EvaluationContext, now: datetime) -> Evaluation:
+    """Evaluate every policy of the set for one sign-in (see the module docstring)."""
+    signals = Signals(context)
+    results = list(compiled._initial)
+    applied: list[PolicyEvaluation] = []
+    active = compiled._active
+    for position in compiled._index.candidates(signals.principals):
+        policy, checks = active[position]  # type: ignore[misc]  # candidates are never disabled
+        unknown: tuple[int, ...] = ()
+        for check in checks:
+            answer = check(signals)
+            if answer:
+                continue
+            if answer is None:
+                unknown = (*unknown, policy.checks.index(check))
+            else:
+                results[position] = policy._failed[check]
+                break
+        else:
+            if unknown:
+                results[position] = _with_unknowns(policy, unknown)
+            else:
+                result = _applied(policy, signals, now)
+                results[position] = result
+                if policy.state is PolicyState.ENABLED:
+                    applied.append(result)
+    return _enforce(compiled.version, tuple(results), applied)
+
+
+def _enforce(version: int, results: tuple[PolicyEvaluation, ...], applied: list[PolicyEvaluation]) -> Evaluation:
+    """Phase 2 (SPEC §3.2): what the applicable enabled policies require, together."""
+    blocked: list[BlockCause] = []
+    wanted: dict[tuple[Control, str], Requirement] = {}
+    frequency: SignInFrequency | None = None
+    browser: str | None = None
+    not_enforced: list[str] = []
+    for result in applied:
+        policy = result.policy
+        if result.grant in _FAILED:
+            cause = result.unmet[0].kind.value if result.grant is GrantStatus.IMPOSSIBLE else str(result.grant)
+            blocked.append(BlockCause(policy.id, cause))
+        else:
+            pending = result.unmet if result.grant is GrantStatus.UNMET else ()
+            if result.reauthenticate:
+                pending = (GrantControl(Control.REAUTHENTICATE), *pending)
+            for control in pending:
+                key = (control.kind, control.detail)
+                known = wanted.get(key)
+                wanted[key] = Requirement(
+                    control.kind,
+                    control.detail,
+                    control.strength,
+                    (*known.policy_ids, policy.id) if known is not None else (policy.id,),
+                )
+        session = policy.session
+        if session.sign_in_frequency is not None:
+            frequency = stricter(frequency, session.sign_in_frequency)
+        if session.persistent_browser == "never" or (browser is None and session.persistent_browser):
+            browser = session.persistent_browser
+        if session.not_enforced:
+            not_enforced.extend(n for n in session.not_enforced if n not in not_enforced)
+    return Evaluation(
+        version=version,
+        policies=results,
+        blocked=bool(blocked),
+        block_causes=tuple(blocked),
+        # A blocked sign-in is not asked for anything: nothing it does can change the outcome.
+        requirements=() if blocked else tuple(sorted(wanted.values(), key=_requirement_order)),
+        sign_in_frequency=frequency,
+        persistent_browser=browser,
+        session_not_enforced=tuple(not_enforced),
+    )
+
+
+_CONTROL_ORDER = {control: index for index, control in enumerate(Control)}
+
+
+def _requirement_order(requirement: Requirement) -> tuple[int, str]:
+    return _CONTROL_ORDER[requirement.control], requirement.detail
+
+
+def _with_unknowns(policy: CompiledPolicy, unknown: tuple[int, ...]) -> PolicyEvaluation:
+    cached = policy._unknown.get(unknown)
+    if cached is None:
+        cached = policy._unknown.setdefault(unknown, _not_applied(policy, -1, unknown))
+    return cached
+
+
+def _not_applied(policy: CompiledPolicy, failed: int, unknown: tuple[int, ...]) -> PolicyEvaluation:
+    """The result of a policy whose condition `failed` did not match (or, with failed = -1, whose
+    `unknown` conditions could not be evaluated)."""
+    conditions = policy.conditions
+    last = failed if failed >= 0 else len(conditions)
+    satisfied = _flags(conditions[i] for i in range(last) if i not in unknown)
+    if failed >= 0:
+        reasons: tuple[str, ...] = (conditions[failed].reason,)
+        not_satisfied = _flags([conditions[failed]])
+    else:
+        reasons = (conditions[unknown[0]].unknown_reason,)
+        not_satisfied = _flags(conditions[i] for i in unknown)
+    return PolicyEvaluation(
+        policy,
+        False,
+        PolicyResult.REPORT_ONLY_NOT_APPLIED if policy.report_only else PolicyResult.NOT_APPLIED,
+        reasons=reasons,
+        satisfied=satisfied,
+        not_satisfied=not_satisfied,
+        unevaluated=tuple(conditions[i].unknown_note or conditions[i].key for i in unknown),
+    )
+
+
+def _flags(conditions: Iterable[Condition]) -> tuple[str, ...]:
+    out: list[str] = []
+    for condition in conditions:
+        if condition.flag not in out:
+            out.append(condition.flag)
+    return tuple(out)
+
+
+def _applied(policy: CompiledPolicy, signals: Signals, now: datetime) -> PolicyEvaluation:
+    outcome = assess_grant(policy.grant, signals)
+    frequency = policy.session.sign_in_frequency
+    stale = frequency is not None and frequency.stale(signals.context.completed, now)
+    status = outcome.status
+    # The result depends only on (status, stale, which controls are unmet), and the controls are the
+    # compiled policy's own objects: share one result per combination, keyed by identity.
+    key = (status, stale, *map(id, outcome.unmet))
+    cached = policy._applied.get(key)
+    if cached is None:
+        cached = policy._applied.setdefault(key, _applied_result(policy, status, outcome.unmet, stale))
+    return cached
+
+
+def _applied_result(
+    policy: CompiledPolicy, status: GrantStatus, unmet: tuple[GrantControl, ...], stale: bool
+) -> PolicyEvaluation:
+    if policy.report_only:
+        # SPEC §3.9: failure when a non-interactive requirement fails; interrupted when meeting it
+        # would need the person to do something; success when it is already met.
+        if status in _FAILED:
+            result = PolicyResult.REPORT_ONLY_FAILURE
+        elif status is GrantStatus.UNMET or stale:
+            result = PolicyResult.REPORT_ONLY_INTERRUPTED
+        else:
+            result = PolicyResult.REPORT_ONLY_SUCCESS
+    elif status in _FAILED or status is GrantStatus.UNMET or stale:
+        result = PolicyResult.FAILURE
+    else:
+        result = PolicyResult.SUCCESS
+    return PolicyEvaluation(
+        policy,
+        True,
+        result,
+        satisfied=_flags(policy.conditions),
+        grant=status,
+        unmet=unmet,
+        reauthenticate=stale,
+    )

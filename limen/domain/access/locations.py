@@ -1,0 +1,159 @@
+"""Named locations as the engine sees them: is this sign-in's address (or country) in it? (SPEC.md §2.7)
+
+Membership is three-valued: True, False, or None when the sign-in does not carry the input the
+location needs (no IP address for an IP range, no country lookup, a GPS-based country location, a
+Global Secure Access compliant network). The engine turns None into `notEnoughInformation`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True, slots=True)
+class IpRanges:
+    """CIDR ranges as sorted, merged integer intervals: a lookup is one binary search per family."""
+
+    v4_starts: tuple[int, ...] = ()
+    v4_ends: tuple[int, ...] = ()
+    v6_starts: tuple[int, ...] = ()
+    v6_ends: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> IpRanges:
+        v4: list[tuple[int, int]] = []
+        v6: list[tuple[int, int]] = []
+        for network in networks:
+            (v4 if network.version == 4 else v6).append((int(network.network_address), int(network.broadcast_address)))
+        s4, e4 = _merge(v4)
+        s6, e6 = _merge(v6)
+        return cls(s4, e4, s6, e6)
+
+    @classmethod
+    def union(cls, parts: Iterable[IpRanges]) -> IpRanges:
+        v4: list[tuple[int, int]] = []
+        v6: list[tuple[int, int]] = []
+        for part in parts:
+            v4.extend(zip(part.v4_starts, part.v4_ends, strict=True))
+            v6.extend(zip(part.v6_starts, part.v6_ends, strict=True))
+        s4, e4 = _merge(v4)
+        s6, e6 = _merge(v6)
+        return cls(s4, e4, s6, e6)
+
+    def __contains__(self, address: IPAddress) -> bool:
+        starts, ends = (self.v4_starts, self.v4_ends) if address.version == 4 else (self.v6_starts, self.v6_ends)
+        value = int(address)
+        index = bisect_right(starts, value) - 1
+        return index >= 0 and value <= ends[index]
+
+    def __bool__(self) -> bool:
+        return bool(self.v4_starts or self.v6_starts)
+
+
+def _merge(intervals: list[tuple[int, int]]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    merged: list[list[int]] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return tuple(m[0] for m in merged), tuple(m[1] for m in merged)
+
+
+def parse_address(value: str | None) -> IPAddress | None:
+    """The address a sign-in came from, or None if absent or unparsable. IPv4-mapped IPv6 addresses
+    (`::ffff:192.0.2.1`, what a dual-stack socket reports) count as the IPv4 address they carry."""
+    if not value:
+        return None
+    try:
+        address = ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """The location inputs of one sign-in. `country_known` is False when no lookup was possible
+    (What If without an address or a country); with a lookup, `country` None means the address maps
+    to no country (SPEC §2.7 `includeUnknownCountriesAndRegions`)."""
+
+    address: IPAddress | None
+    country: str | None
+    country_known: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NamedLocation:
+    id: str
+    display_name: str
+    #: "ip", "country", or the Graph type of a location Limen cannot evaluate.
+    kind: str
+    is_trusted: bool = False
+    ranges: IpRanges = field(default_factory=IpRanges)
+    countries: frozenset[str] = frozenset()
+    include_unknown_countries: bool = False
+    #: Why membership cannot be decided (a GPS lookup, a compliant network), or "" when it can.
+    unevaluable: str = ""
+
+    def contains(self, where: Where) -> bool | None:
+        if self.unevaluable:
+            return None
+        if self.kind == "ip":
+            return None if where.address is None else where.address in self.ranges
+        if not where.country_known:
+            return None
+        if where.country is None:
+            return self.include_unknown_countries
+        return where.country in self.countries
+
+
+def compile_location(location_id: str, document: Mapping[str, Any]) -> NamedLocation:
+    """A Graph `namedLocation` document (ipNamedLocation, countryNamedLocation, or another type,
+    which is kept but whose membership is unknown)."""
+    kind = str(document.get("@odata.type") or "").rsplit(".", 1)[-1].lower()
+    name = str(document.get("displayName") or "")
+    lid = location_id.lower()
+    if kind == "ipnamedlocation" or (not kind and "ipRanges" in document):
+        networks = []
+        for item in document.get("ipRanges") or ():
+            cidr = item.get("cidrAddress") if isinstance(item, Mapping) else None
+            try:
+                networks.append(ipaddress.ip_network(str(cidr).strip(), strict=False))
+            except ValueError:
+                continue  # validation rejects these on import; a stored one must not break sign-ins
+        return NamedLocation(
+            id=lid,
+            display_name=name,
+            kind="ip",
+            is_trusted=document.get("isTrusted") is True,
+            ranges=IpRanges.of(networks),
+        )
+    if kind == "countrynamedlocation" or (not kind and "countriesAndRegions" in document):
+        method = str(document.get("countryLookupMethod") or "clientIpAddress")
+        return NamedLocation(
+            id=lid,
+            display_name=name,
+            kind="country",
+            countries=frozenset(str(c).upper() for c in document.get("countriesAndRegions") or ()),
+            include_unknown_countries=document.get("includeUnknownCountriesAndRegions") is True,
+            unevaluable=(
+                ""
+                if method.lower() == "clientipaddress"
+                else f"country by {method}: Limen looks countries up by the client's IP address only"
+            ),
+        )
+    return NamedLocation(
+        id=lid,
+        display_name=name,
+        kind=kind or "unknown",
+        unevaluable=f"{document.get('@odata.type') or 'untyped named location'}: Limen cannot evaluate this kind",
+    )
