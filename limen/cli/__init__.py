@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from limen.cli import apps, demo, directory, logs, policy, security_defaults, server, tap
+from limen.cli import apps, demo, directory, logs, policy, security_defaults, server, tap, what_if
 
 app = typer.Typer(
     name="limen",
@@ -19,6 +19,7 @@ tap.register(directory.user_app)
 apps.register(app)
 logs.register(app)
 security_defaults.register(app)
+what_if.register(app)
 policy.register(app)
 
 

@@ -7,28 +7,25 @@ The lead wires these into `limen policy` with `policy_tools.register(policy_app)
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 import typer
 from rich.table import Table
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
 from limen.cli._common import command_services, console, err_console, friendly_errors
-from limen.domain.access.lint import BUILT_IN_STRENGTH_IDS, DirectoryFacts, Finding, Severity, lint
+from limen.domain.access.lint import Finding, Severity, lint
 from limen.domain.access.templates import TEMPLATES, Template, find_template
 from limen.service import conditional_access as ca
-from limen.service.directory_groups import member_of_transitive
-from limen.service.directory_roles import role_ids_of
 from limen.service.directory_users import get_user_by_key
+from limen.service.policy_lint import directory_facts, stored_policies
 from limen.service.tenants import default_tenant_id
 from limen.store.db import transaction
-from limen.store.models import Application, ConditionalAccessPolicy, Group, NamedLocation, User
+from limen.store.models import ConditionalAccessPolicy
 
 # Bind parameters per IN list: well under SQLite's and PostgreSQL's limits.
-_CHUNK = 500
 
 templates_app = typer.Typer(
     help="Recommended Conditional Access policies, created in report-only.", invoke_without_command=True
@@ -84,66 +81,6 @@ def _print_findings(findings: Sequence[Finding], policy_count: int) -> None:
 
 def _plural(count: int, one: str, many: str) -> str:
     return one if count == 1 else many
-
-
-def stored_policies(db: Session, tenant_id: str) -> list[dict[str, Any]]:
-    """The tenant's policies as Graph JSON, with the row's id and state (the columns are authoritative)."""
-    return [{**row.document, "id": row.id, "state": row.state} for row in ca.list_policies(db, tenant_id)]
-
-
-def directory_facts(
-    db: Session, tenant_id: str, policies: Sequence[Mapping[str, Any]], acting_user_id: str | None
-) -> DirectoryFacts:
-    """What exists among the ids the policies name (not the whole directory: 100,000 users stay in the database)."""
-    users = _referenced(policies, "users", ("includeUsers", "excludeUsers"))
-    groups = _referenced(policies, "users", ("includeGroups", "excludeGroups"))
-    apps = _referenced(policies, "applications", ("includeApplications", "excludeApplications"))
-    locations = _referenced(policies, "locations", ("includeLocations", "excludeLocations"))
-    strengths = BUILT_IN_STRENGTH_IDS | {row.id for row in ca.list_custom_strengths(db, tenant_id)}
-    groups_of: dict[str, frozenset[str]] = {}
-    roles_of: dict[str, frozenset[str]] = {}
-    if acting_user_id is not None:
-        groups_of[acting_user_id] = frozenset(member_of_transitive(db, tenant_id, acting_user_id))
-        roles_of[acting_user_id] = frozenset(role_ids_of(db, tenant_id, acting_user_id))
-    return DirectoryFacts(
-        user_ids=_existing(db, User.id, User.tenant_id, tenant_id, users),
-        group_ids=_existing(db, Group.id, Group.tenant_id, tenant_id, groups),
-        application_ids=_existing(db, Application.app_id, Application.tenant_id, tenant_id, apps),
-        named_location_ids=_existing(db, NamedLocation.id, NamedLocation.tenant_id, tenant_id, locations),
-        authentication_strength_ids=frozenset(strengths),
-        groups_of=groups_of,
-        roles_of=roles_of,
-    )
-
-
-def _referenced(policies: Iterable[Mapping[str, Any]], section: str, keys: Sequence[str]) -> set[str]:
-    found: set[str] = set()
-    for policy in policies:
-        conditions = policy.get("conditions")
-        block = conditions.get(section) if isinstance(conditions, Mapping) else None
-        if not isinstance(block, Mapping):
-            continue
-        for key in keys:
-            values = block.get(key)
-            if isinstance(values, list):
-                found.update(v.lower() for v in values if isinstance(v, str))
-    return found
-
-
-def _existing(
-    db: Session,
-    column: InstrumentedAttribute[str],
-    tenant_column: InstrumentedAttribute[str],
-    tenant_id: str,
-    ids: set[str],
-) -> frozenset[str]:
-    # Ids are stored lower-case (limen.domain.ids); the policy's spelling was folded by _referenced.
-    wanted = sorted(ids)
-    found: set[str] = set()
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
-        found.update(db.scalars(sa.select(column).where(tenant_column == tenant_id, column.in_(chunk))))
-    return frozenset(found)
 
 
 # ---------------------------------------------------------------- templates

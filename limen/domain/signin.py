@@ -68,6 +68,11 @@ class SignInState:
     days_left: int | None = None
     #: Which rules asked for what (Graph `authenticationRequirementPolicies`), for the log row at the end.
     requirement_policies: tuple[dict[str, Any], ...] = ()
+    #: Conditional Access's verdict for the log (`conditionalAccessStatus`, `appliedConditionalAccessPolicies`).
+    ca_status: str = "notApplied"
+    applied_policies: tuple[dict[str, Any], ...] = ()
+    #: Method keys that can meet a required authentication strength (empty: any second factor).
+    mfa_kinds: tuple[str, ...] = ()
     version: int = STATE_VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -86,6 +91,9 @@ class SignInState:
             "register_kinds": list(self.register_kinds),
             "days_left": self.days_left,
             "requirement_policies": list(self.requirement_policies),
+            "ca_status": self.ca_status,
+            "applied_policies": list(self.applied_policies),
+            "mfa_kinds": list(self.mfa_kinds),
         }
 
     @classmethod
@@ -107,6 +115,9 @@ class SignInState:
             register_kinds=tuple(str(k) for k in data.get("register_kinds", [])),
             days_left=data.get("days_left"),
             requirement_policies=tuple(dict(p) for p in data.get("requirement_policies", [])),
+            ca_status=str(data.get("ca_status", "notApplied")),
+            applied_policies=tuple(dict(p) for p in data.get("applied_policies", [])),
+            mfa_kinds=tuple(str(k) for k in data.get("mfa_kinds", [])),
         )
 
 
@@ -298,8 +309,15 @@ def _on_decided(state: SignInState, event: Decided) -> tuple[SignInState, tuple[
     if state.stage is not Stage.DECIDE:
         raise InvalidTransition(f"decision delivered in stage {state.stage}")
     decision = event.decision
+    state = replace(
+        state,
+        requirement_policies=decision.requirement_policies,
+        ca_status=decision.conditional_access_status,
+        applied_policies=decision.applied_policies,
+        mfa_kinds=tuple(sorted(decision.mfa_methods or ())),
+    )
     if decision.is_blocked:
-        return replace(state, stage=Stage.BLOCKED, requirement_policies=decision.requirement_policies), (
+        return replace(state, stage=Stage.BLOCKED), (
             LogAttempt(decision.error or SignInError.BLOCKED_BY_CONDITIONAL_ACCESS),
             Show(Notice.BLOCKED),
         )
@@ -314,7 +332,6 @@ def _on_decided(state: SignInState, event: Decided) -> tuple[SignInState, tuple[
             skip_allowed=decision.registration_skippable,
             register_kinds=tuple(sorted(decision.registration_methods or ())),
             days_left=decision.registration_days_left if decision.registration_skippable else None,
-            requirement_policies=decision.requirement_policies,
         )
     )
 

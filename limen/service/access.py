@@ -93,6 +93,8 @@ def log_credentials_sign_in(
             authentication_details=tuple(details),
             device_detail=device_detail(meta.user_agent),
             authentication_requirement_policies=decision.requirement_policies if decision else (),
+            conditional_access_status=decision.conditional_access_status if decision else "notApplied",
+            applied_conditional_access_policies=decision.applied_policies if decision else (),
         ),
     )
 

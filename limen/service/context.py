@@ -30,6 +30,8 @@ class Services:
     _default_tenant_id: str | None = None
     # Decrypted signing keys by kid; keys never change once written, so caching is safe.
     _key_cache: dict[str, object] = field(default_factory=dict)
+    # Compiled Conditional Access policy sets by tenant (limen.service.access_policies).
+    _policy_cache: dict[str, object] = field(default_factory=dict)
 
 
 def build_services(settings: Settings, *, clock: Clock | None = None, engine: sa.Engine | None = None) -> Services:

@@ -66,6 +66,8 @@ _SELECT_ACCOUNT = sa.select(
     # The tenant's security defaults ride along: no second query on the hot path.
     Tenant.security_defaults_enabled,
     Tenant.registration_grace_days,
+    Tenant.policy_version,
+    User.user_type,
 ).where(
     User.tenant_id == sa.bindparam("tenant_id"),
     User.upn_key == sa.bindparam("upn_key"),

@@ -84,7 +84,10 @@ def page_data(services: Services, tenant_id: str, state: machine.SignInState) ->
             if state.register_kinds:
                 kinds = tuple(k for k in kinds if k[0] in state.register_kinds)
             return PageData(user.user_principal_name, current, view, addable=kinds, skip_allowed=state.skip_allowed)
-        choices = [_choice(row, now) for row in second_factors(db, tenant_id, user.id)]
+        rows = second_factors(db, tenant_id, user.id)
+        if state.mfa_kinds:
+            rows = [row for row in rows if row.kind in state.mfa_kinds]
+        choices = [_choice(row, now) for row in rows]
         current = next((c for c in choices if c.id == state.method_id), None)
         others = tuple(c for c in choices if c.id != state.method_id)
         return PageData(user.user_principal_name, current, view, others)

@@ -54,6 +54,8 @@ def _find_account(db: Db, tenant_id: str, username: str) -> Account | None:
         registration_started_at=row.mfa_registration_started_at,
         security_defaults=row.security_defaults_enabled,
         registration_grace_days=row.registration_grace_days,
+        policy_version=row.policy_version,
+        user_type=row.user_type,
     )
 
 

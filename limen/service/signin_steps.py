@@ -23,10 +23,11 @@ from limen.domain.methods import SPECS
 from limen.domain.methods.base import Rejected
 from limen.domain.session import CompletedMethod
 from limen.domain.signin_log import CLIENT_APP_USED, AuthenticationDetail, SignInError, SignInRecord
-from limen.domain.user_agent import device_detail
-from limen.service import familiarity, sessions, signin_log
+from limen.domain.user_agent import device_detail, platform_of
+from limen.service import access_policies, familiarity, sessions, signin_log
 from limen.service.context import Services
 from limen.service.directory import member_of_transitive, role_ids_of
+from limen.service.geo import country_of
 from limen.service.methods import runner
 from limen.service.methods.store import has_registered_method, is_locked, second_factors
 from limen.service.signin import _MARK_SIGNED_IN, PORTAL_APP_ID, PORTAL_APP_NAME, Db, RequestMeta, _Resolved
@@ -47,6 +48,8 @@ class Account:
     registration_started_at: datetime | None = None
     security_defaults: bool = False
     registration_grace_days: int = DEFAULT_GRACE_DAYS
+    policy_version: int = 0
+    user_type: str = "Member"
 
 
 def account_of(user: User, has_methods: bool, tenant: Tenant | None = None) -> Account:
@@ -61,6 +64,8 @@ def account_of(user: User, has_methods: bool, tenant: Tenant | None = None) -> A
         user.mfa_registration_started_at,
         tenant.security_defaults_enabled if tenant else False,
         tenant.registration_grace_days if tenant else DEFAULT_GRACE_DAYS,
+        tenant.policy_version if tenant else 0,
+        user.user_type,
     )
 
 
@@ -157,6 +162,9 @@ def open_challenge(step: Step, state: machine.SignInState, method_id: str | None
     user = db.get(User, state.user_id)
     assert user is not None
     candidates = second_factors(db, step.tenant_id, state.user_id)
+    if state.mfa_kinds:
+        # Only methods that meet the authentication strength a policy requires.
+        candidates = [m for m in candidates if m.kind in state.mfa_kinds]
     chosen: AuthMethod | None = next((m for m in candidates if m.id == method_id), None) if method_id else None
     if chosen is None:
         chosen = next((m for m in candidates if not is_locked(m, step.now)), candidates[0] if candidates else None)
@@ -177,6 +185,9 @@ def _decide(step: Step, state: machine.SignInState) -> Decision:
     policies = PolicySet(
         security_defaults=account.security_defaults if account else False,
         registration_grace_days=account.registration_grace_days if account else DEFAULT_GRACE_DAYS,
+        conditional_access=access_policies.compiled(step.services, step.tenant_id, account.policy_version)
+        if account
+        else None,
     )
     decision = _decide_with(
         step.orm if (policies.needs_directory or account is None or account.has_methods) else None,
@@ -188,6 +199,8 @@ def _decide(step: Step, state: machine.SignInState) -> Decision:
         meta=step.request_meta,
         now=step.now,
         interactive=True,
+        completed=state.completed,
+        authorize_request=step.authorize_request,
     )
     if decision.starts_registration_window:
         _start_registration_window(step.db, state.user_id, step.now)
@@ -207,6 +220,7 @@ def _decide_with(
     now: datetime,
     interactive: bool,
     completed: tuple[CompletedMethod, ...] = (),
+    authorize_request: dict[str, Any] | None = None,
 ) -> Decision:
     """Gather the context `decide` needs (only what the policies look at) and decide."""
     groups: set[str] = set()
@@ -237,6 +251,16 @@ def _decide_with(
         registration_started_at=account.registration_started_at if account else None,
         familiar=familiar,
     )
+    if policies.has_conditional_access:
+        # Facts only Conditional Access looks at: a GeoIP lookup and a User-Agent parse per sign-in.
+        context = replace(
+            context,
+            user_type=(account.user_type if account else "Member").lower(),
+            platform=platform_of(meta.user_agent),
+            country=country_of(meta.ip_address),
+            completed=completed,
+            authentication_flow="deviceCodeFlow" if (authorize_request or {}).get("device_authorization") else None,
+        )
     return decide(context, policies, now)
 
 
@@ -256,7 +280,9 @@ def decide_for(
     tenant = db.get(Tenant, tenant_id)
     account = account_of(user, has_registered_method(db, tenant_id, user.id), tenant)
     policies = PolicySet(
-        security_defaults=account.security_defaults, registration_grace_days=account.registration_grace_days
+        security_defaults=account.security_defaults,
+        registration_grace_days=account.registration_grace_days,
+        conditional_access=access_policies.compiled(services, tenant_id, account.policy_version),
     )
     decision = _decide_with(
         db,
@@ -321,6 +347,27 @@ def completed_details(
 def _record(step: Step, state: machine.SignInState, effect: machine.LogAttempt) -> SignInRecord:
     account = step.account
     request = step.authorize_request
+    ca_status, applied = state.ca_status, state.applied_policies
+    if effect.error is SignInError.SUCCESS and applied and state.user_id is not None:
+        # The policies were judged before the second factor; the log shows the verdict at the end.
+        final = _decide_with(
+            step.orm,
+            step.tenant_id,
+            state.user_id,
+            account,
+            PolicySet(
+                conditional_access=access_policies.compiled(
+                    step.services, step.tenant_id, account.policy_version if account else 0
+                )
+            ),
+            app_id=app_id(request),
+            meta=step.request_meta,
+            now=step.now,
+            interactive=True,
+            completed=state.completed,
+            authorize_request=request,
+        )
+        ca_status, applied = final.conditional_access_status, final.applied_policies
     details = completed_details(state.completed, step.log_details)
     if step.failed is not None:
         details.append(step.failed)
@@ -341,6 +388,8 @@ def _record(step: Step, state: machine.SignInState, effect: machine.LogAttempt) 
         authentication_details=tuple(details),
         device_detail=device_detail(step.meta.user_agent),
         authentication_requirement_policies=state.requirement_policies,
+        conditional_access_status=ca_status,
+        applied_conditional_access_policies=applied,
     )
 
 

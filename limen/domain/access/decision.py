@@ -6,12 +6,18 @@ and the Conditional Access engine return requirements and blocks through this sa
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from limen.domain import defaults
+from limen.domain.access.context import EvaluationContext
+from limen.domain.access.controls import Control
+from limen.domain.access.engine import CompiledPolicySet, Evaluation, evaluate
+from limen.domain.access.strengths import CompletedStep
+from limen.domain.methods import SPECS
+from limen.domain.session import CompletedMethod, is_multi_factor
 from limen.domain.signin_log import SignInError
 
 
@@ -49,6 +55,14 @@ class SignInContext:
     familiar: bool = True
     sign_in_risk: str = "none"
     changing_security_info: bool = False
+    #: Conditional Access facts (gathered only when the tenant has policies).
+    user_type: str = "member"
+    platform: str | None = None
+    country: str | None = None
+    user_risk: str = "none"
+    completed: tuple[CompletedMethod, ...] = ()
+    authentication_flow: str | None = None
+    user_action: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +73,17 @@ class PolicySet:
     policies: tuple[object, ...] = ()
     security_defaults: bool = False
     registration_grace_days: int = defaults.DEFAULT_GRACE_DAYS
+    #: The tenant's Conditional Access policies, compiled (enabled, report-only and disabled ones).
+    conditional_access: CompiledPolicySet | None = None
+
+    @property
+    def has_conditional_access(self) -> bool:
+        return self.conditional_access is not None and bool(self.conditional_access.policies)
 
     @property
     def needs_directory(self) -> bool:
         """Whether any policy can look at the user's groups or roles (so the caller must load them)."""
-        return bool(self.policies) or self.security_defaults
+        return bool(self.policies) or self.security_defaults or self.has_conditional_access
 
     @property
     def needs_familiarity(self) -> bool:
@@ -94,6 +114,11 @@ class Decision:
     error: SignInError | None = None
     #: Graph's `authenticationRequirementPolicies`: which rule asked for what.
     requirement_policies: tuple[dict[str, Any], ...] = ()
+    #: Sign-in log `conditionalAccessStatus` and `appliedConditionalAccessPolicies`.
+    conditional_access_status: str = "notApplied"
+    applied_policies: tuple[dict[str, Any], ...] = ()
+    #: Method keys that can meet the required authentication strength (None: any second factor).
+    mfa_methods: frozenset[str] | None = None
 
     @property
     def is_blocked(self) -> bool:
@@ -112,8 +137,28 @@ def decide(context: SignInContext, policies: PolicySet, now: datetime) -> Decisi
     interactive sign-in (like Entra's per-user MFA), and a user an admin marked with
     `limen user require-mfa-registration` must register one before the sign-in completes.
     """
+    evaluation = (
+        evaluate(policies.conditional_access, evaluation_context(context), now)
+        if policies.conditional_access is not None and policies.has_conditional_access
+        else None
+    )
     if policies.security_defaults:
-        return _security_defaults(context, policies, now)
+        # Enabled policies and security defaults exclude each other; report-only ones are still logged.
+        decision = _security_defaults(context, policies, now)
+    elif evaluation is not None:
+        decision = _conditional_access(evaluation, context)
+    else:
+        decision = _per_user(context)
+    if evaluation is None:
+        return decision
+    return replace(
+        decision,
+        conditional_access_status=evaluation.conditional_access_status,
+        applied_policies=tuple(evaluation.applied_policies),
+    )
+
+
+def _per_user(context: SignInContext) -> Decision:
     if context.registration_required and not context.registered_methods:
         return Decision(
             outcome=Outcome.ALLOW, requirements=frozenset({"registerSecurityInfo"}), reason="userMustRegister"
@@ -174,3 +219,71 @@ def _security_defaults(context: SignInContext, policies: PolicySet, now: datetim
 
 #: Legacy authentication: clients that cannot do modern authentication (SPEC.md §1.5, §3.10).
 LEGACY_CLIENT_APP_TYPES = frozenset({ClientAppType.EXCHANGE_ACTIVE_SYNC, ClientAppType.OTHER})
+
+
+#: Limen applications that belong to Graph's application keywords.
+APP_KEYWORDS = {defaults.ADMIN_PORTALS_APP_ID: frozenset({"MicrosoftAdminPortals"})}
+
+
+def evaluation_context(context: SignInContext) -> EvaluationContext:
+    """What the Conditional Access engine sees of a sign-in."""
+    registered_modes = frozenset(SPECS[k].mode for k in context.registered_methods if k in SPECS)
+    return EvaluationContext(
+        user_id=context.user_id,
+        user_type=context.user_type,
+        group_ids=frozenset(g.lower() for g in context.group_ids),
+        role_ids=context.role_ids,
+        app_id=context.app_id,
+        app_keywords=APP_KEYWORDS.get(context.app_id, frozenset()),
+        user_action=context.user_action,
+        client_app_type=context.client_app_type.value,
+        platform=context.platform,
+        ip_address=context.ip_address,
+        country=context.country,
+        sign_in_risk=context.sign_in_risk,
+        user_risk=context.user_risk,
+        authentication_flow=context.authentication_flow,
+        completed=tuple(CompletedStep(SPECS[m.method].mode, m.at) for m in context.completed if m.method in SPECS),
+        is_multi_factor=is_multi_factor(context.completed),
+        registered_modes=registered_modes | {"password"},
+    )
+
+
+#: Controls a sign-in can meet by asking the person for something; the others block (for now).
+_ASKABLE = {Control.MFA, Control.AUTHENTICATION_STRENGTH, Control.REGISTER_SECURITY_INFO, Control.REAUTHENTICATE}
+
+
+def _conditional_access(evaluation: Evaluation, context: SignInContext) -> Decision:
+    if evaluation.blocked:
+        return Decision(
+            outcome=Outcome.BLOCK, reason="conditionalAccess", error=SignInError.BLOCKED_BY_CONDITIONAL_ACCESS
+        )
+    requirements: set[str] = set()
+    mfa_methods: frozenset[str] | None = None
+    for requirement in evaluation.requirements:
+        if requirement.control not in _ASKABLE:
+            # compliantDevice, passwordChange, terms of use...: nothing Limen can ask for in this sign-in yet.
+            return Decision(
+                outcome=Outcome.BLOCK, reason="conditionalAccess", error=SignInError.BLOCKED_BY_CONDITIONAL_ACCESS
+            )
+        if requirement.control is Control.REGISTER_SECURITY_INFO:
+            requirements.add("registerSecurityInfo")
+        elif requirement.control is Control.REAUTHENTICATE:
+            # An interactive sign-in has just authenticated; others cannot (they fail like MFA would).
+            if not context.is_interactive:
+                requirements.add("mfa")
+        else:
+            requirements.add("mfa")
+            if requirement.control is Control.AUTHENTICATION_STRENGTH:
+                modes = {part.strip() for combo in requirement.allowed_combinations for part in combo.split(",")}
+                allowed = frozenset(key for key, spec in SPECS.items() if spec.second_factor and spec.mode in modes)
+                mfa_methods = allowed if mfa_methods is None else mfa_methods & allowed
+    return Decision(
+        outcome=Outcome.ALLOW,
+        requirements=frozenset(requirements),
+        reason="conditionalAccess",
+        mfa_methods=mfa_methods,
+        requirement_policies=(
+            ({"requirementProvider": "multiConditionalAccess", "detail": "Conditional Access"},) if requirements else ()
+        ),
+    )

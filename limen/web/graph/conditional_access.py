@@ -24,6 +24,8 @@ from fastapi.responses import JSONResponse
 
 from limen.domain.access.schema import Issue, PolicyInvalid
 from limen.service import conditional_access as ca
+from limen.service import what_if as what_if_service
+from limen.service.policy_lint import api_warnings
 from limen.store.db import transaction
 from limen.web.deps import get_services, tenant_id_for
 from limen.web.graph._body import json_object
@@ -166,7 +168,8 @@ def create_policy(request: Request, body: dict[str, Any] = Depends(json_object))
 
     def action(db: Any, tenant_id: str) -> tuple[dict[str, Any], tuple[Issue, ...]]:
         saved = ca.create_policy(db, tenant_id, body, now)
-        return ca.policy_json(saved.row, ca.strength_lookup(db, tenant_id)), saved.warnings
+        warnings = (*saved.warnings, *api_warnings(db, tenant_id, {**saved.row.document, "state": saved.row.state}))
+        return ca.policy_json(saved.row, ca.strength_lookup(db, tenant_id)), warnings
 
     result = _write(request, action)
     if isinstance(result, Response):
@@ -191,7 +194,8 @@ def update_policy(policy_id: str, request: Request, body: dict[str, Any] = Depen
 
     def action(db: Any, tenant_id: str) -> tuple[dict[str, Any], tuple[Issue, ...]]:
         saved = ca.update_policy(db, tenant_id, policy_id, body, now)
-        return ca.policy_json(saved.row, ca.strength_lookup(db, tenant_id)), saved.warnings
+        warnings = (*saved.warnings, *api_warnings(db, tenant_id, {**saved.row.document, "state": saved.row.state}))
+        return ca.policy_json(saved.row, ca.strength_lookup(db, tenant_id)), warnings
 
     result = _write(request, action)
     if isinstance(result, Response):
@@ -326,3 +330,13 @@ def delete_strength(strength_id: str, request: Request) -> Response:
     with transaction(services.db) as db:
         ca.delete_strength(db, tenant_id_for(request), strength_id)
     return Response(status_code=204)
+
+
+@router.post("/evaluate")
+def what_if(request: Request, body: dict[str, Any] = Depends(json_object)) -> dict[str, Any]:
+    """What If: which policies apply to the described sign-in, and why the others do not."""
+    results = what_if_service.evaluate_request(get_services(request), tenant_id_for(request), body)
+    return {
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(microsoft.graph.whatIfAnalysisResult)",
+        "value": results,
+    }

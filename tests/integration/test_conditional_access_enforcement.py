@@ -1,0 +1,120 @@
+"""Conditional Access at sign-in: enabled policies are enforced, report-only ones only logged, and the
+sign-in log carries conditionalAccessStatus and appliedConditionalAccessPolicies."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pyotp
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from limen.domain.clock import FrozenClock
+from limen.service import conditional_access as ca
+from limen.service.context import Services
+from limen.service.methods import runner
+from limen.store.db import transaction
+from limen.store.models import SignInRow, User
+from tests.support.seed import add_user
+from tests.support.signin import password_step, post_form
+
+UPN = "adele.vance@contoso.test"
+
+
+def policy(name: str, state: str = "enabled", **grant: Any) -> dict[str, Any]:
+    return {
+        "displayName": name,
+        "state": state,
+        "conditions": {
+            "users": {"includeUsers": ["All"]},
+            "applications": {"includeApplications": ["All"]},
+            "clientAppTypes": ["all"],
+        },
+        "grantControls": {"operator": "OR", "builtInControls": grant.get("controls", ["mfa"])},
+    }
+
+
+def add_policy(services: Services, tenant_id: str, body: dict[str, Any]) -> str:
+    with transaction(services.db) as db:
+        saved = ca.create_policy(db, tenant_id, body, services.clock.now())
+        return str(saved.row.id)
+
+
+def register_totp(services: Services, tenant_id: str, clock: FrozenClock) -> str:
+    with transaction(services.db) as db:
+        user = db.scalars(sa.select(User).where(User.user_principal_name == UPN)).one()
+        started = runner.start_registration(db, services, tenant_id, user, "softwareOath", {}, None)
+        assert isinstance(started, runner.Started)
+        secret = str(started.view["secret"])
+        code = pyotp.TOTP(secret).at(clock.now())
+        assert isinstance(
+            runner.finish_registration(db, services, tenant_id, user, started.challenge_id, {"code": code}, None),
+            runner.Registration,
+        )
+    return secret
+
+
+def last_success(services: Services) -> SignInRow:
+    with services.db() as db:
+        return db.scalars(
+            sa.select(SignInRow).where(SignInRow.error_code == 0).order_by(SignInRow.created_at.desc())
+        ).first()  # type: ignore[return-value]
+
+
+def test_an_enabled_mfa_policy_asks_for_mfa_and_is_logged(
+    client: TestClient, services: Services, tenant_id: str, clock: FrozenClock
+) -> None:
+    add_user(services)
+    secret = register_totp(services, tenant_id, clock)
+    policy_id = add_policy(services, tenant_id, policy("Require MFA for all users"))
+    clock.advance(timedelta(seconds=30))
+    page = password_step(client, UPN)
+    assert page.status_code == 200 and "Verify your identity" in page.text
+    done = post_form(client, page.text, "/signin/mfa", code=pyotp.TOTP(secret).at(clock.now()))
+    assert done.status_code == 303
+    row = last_success(services)
+    assert row.conditional_access_status == "success"
+    [applied] = [p for p in row.applied_conditional_access_policies if p["id"] == policy_id]
+    assert applied["result"] == "success" and "mfa" in str(applied["enforcedGrantControls"]).lower()
+
+
+def test_a_block_policy_blocks_and_report_only_only_logs(
+    client: TestClient, services: Services, tenant_id: str, clock: FrozenClock
+) -> None:
+    add_user(services)
+    report_only = add_policy(
+        services,
+        tenant_id,
+        policy("Block everyone (report-only)", "enabledForReportingButNotEnforced", controls=["block"]),
+    )
+    assert password_step(client, UPN).status_code == 303  # report-only never changes the outcome
+    row = last_success(services)
+    assert row.conditional_access_status == "notApplied"
+    [logged] = [p for p in row.applied_conditional_access_policies if p["id"] == report_only]
+    assert logged["result"] == "reportOnlyFailure"
+
+    enforced = add_policy(services, tenant_id, policy("Block everyone", controls=["block"]))
+    client.cookies.clear()
+    clock.advance(timedelta(seconds=1))
+    blocked = password_step(client, UPN)
+    assert blocked.status_code == 403 and "blocks this sign-in" in blocked.text
+    with services.db() as db:
+        row = db.scalars(sa.select(SignInRow).where(SignInRow.error_code == 53003)).one()
+    assert row.conditional_access_status == "failure"
+    results = {p["id"]: p["result"] for p in row.applied_conditional_access_policies}
+    assert results[enforced] == "failure" and results[report_only] == "reportOnlyFailure"
+
+
+def test_a_policy_requiring_mfa_sends_a_user_without_methods_to_register(
+    client: TestClient, services: Services, tenant_id: str, clock: FrozenClock
+) -> None:
+    add_user(services)
+    add_policy(services, tenant_id, policy("Require MFA for all users"))
+    page = password_step(client, UPN)
+    assert page.status_code == 200 and "Keep your account secure" in page.text
+    assert 'action="/signin/register/skip"' not in page.text
+    page = post_form(client, page.text, "/signin/register", kind="softwareOath").text
+    key = re.search(r'<code class="secret">([A-Z2-7 ]+)</code>', page).group(1).replace(" ", "")  # type: ignore[union-attr]
+    assert post_form(client, page, "/signin/register/finish", code=pyotp.TOTP(key).at(clock.now())).status_code == 303
