@@ -118,3 +118,61 @@ def test_a_policy_requiring_mfa_sends_a_user_without_methods_to_register(
     page = post_form(client, page.text, "/signin/register", kind="softwareOath").text
     key = re.search(r'<code class="secret">([A-Z2-7 ]+)</code>', page).group(1).replace(" ", "")  # type: ignore[union-attr]
     assert post_form(client, page, "/signin/register/finish", code=pyotp.TOTP(key).at(clock.now())).status_code == 303
+
+
+def test_a_location_policy_blocks_sign_ins_from_outside_the_named_location(
+    services: Services, tenant_id: str, clock: FrozenClock
+) -> None:
+    from limen.web.app import create_app
+
+    add_user(services)
+    with transaction(services.db) as db:
+        office = ca.create_named_location(
+            db,
+            tenant_id,
+            {
+                "@odata.type": "#microsoft.graph.ipNamedLocation",
+                "displayName": "Head office",
+                "isTrusted": True,
+                "ipRanges": [{"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "81.2.69.0/24"}],
+            },
+            clock.now(),
+        ).row.id
+    body = policy("Block outside the office", controls=["block"])
+    body["conditions"]["locations"] = {"includeLocations": ["All"], "excludeLocations": [office]}
+    add_policy(services, tenant_id, body)
+    with TestClient(create_app(services), base_url="http://127.0.0.1:8000", client=("81.2.69.142", 40000)) as inside:
+        assert password_step(inside, UPN).status_code == 303
+    clock.advance(timedelta(seconds=1))
+    with TestClient(create_app(services), base_url="http://127.0.0.1:8000", client=("8.8.8.8", 40000)) as outside:
+        blocked = password_step(outside, UPN)
+        assert blocked.status_code == 403
+    with services.db() as db:
+        rows = {r.ip_address: r for r in db.scalars(sa.select(SignInRow))}
+    assert rows["81.2.69.142"].error_code == 0 and rows["81.2.69.142"].conditional_access_status == "notApplied"
+    assert rows["8.8.8.8"].error_code == 53003 and rows["8.8.8.8"].conditional_access_status == "failure"
+
+
+def test_a_role_policy_asks_admins_for_mfa_and_not_others(
+    client: TestClient, services: Services, tenant_id: str, clock: FrozenClock
+) -> None:
+    from limen.domain.directory import GLOBAL_ADMINISTRATOR
+    from limen.service import directory
+
+    add_user(services)
+    add_user(services, "megan.bowen@contoso.test", name="Megan Bowen", mail="megan.bowen@contoso.test")
+    secret = register_totp(services, tenant_id, clock)
+    with transaction(services.db) as db:
+        admin = db.scalars(sa.select(User).where(User.user_principal_name == UPN)).one()
+        directory.create_role_assignment(
+            db, tenant_id, clock.now(), principal_id=admin.id, role_definition_id=GLOBAL_ADMINISTRATOR
+        )
+    body = policy("Require MFA for admins")
+    body["conditions"]["users"] = {"includeRoles": [GLOBAL_ADMINISTRATOR]}
+    add_policy(services, tenant_id, body)
+    clock.advance(timedelta(seconds=30))
+    page = password_step(client, UPN)
+    assert page.status_code == 200 and "Verify your identity" in page.text
+    assert post_form(client, page.text, "/signin/mfa", code=pyotp.TOTP(secret).at(clock.now())).status_code == 303
+    client.cookies.clear()
+    assert password_step(client, "megan.bowen@contoso.test").status_code == 303
