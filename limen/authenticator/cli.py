@@ -14,6 +14,7 @@ Every failure is one line on stderr and exit status 1 (2 for bad usage); never a
 from __future__ import annotations
 
 import json
+import math
 import socket
 import sys
 import time
@@ -274,7 +275,8 @@ def codes(as_json: bool = typer.Option(False, "--json", help="Print the codes as
     rows = []
     for entry in state.totp:
         otp = _totp(entry.uri)
-        left = int(otp.interval - now % otp.interval)
+        # Rounded up: a code with 0.4 s left still shows 1 s, never 0.
+        left = math.ceil(otp.interval - now % otp.interval)
         rows.append({"issuer": entry.issuer, "name": entry.name, "code": otp.at(now), "secondsLeft": left})
     if as_json:
         typer.echo(json.dumps({"value": rows}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from limen.cli import apps, demo, directory, logs, policy, security_defaults, server, tap, what_if
+from limen.cli import apps, demo, devices, directory, logs, policy, security_defaults, server, tap, what_if
 
 app = typer.Typer(
     name="limen",
@@ -21,6 +21,7 @@ logs.register(app)
 security_defaults.register(app)
 what_if.register(app)
 policy.register(app)
+devices.register(app)
 
 
 def main() -> None:

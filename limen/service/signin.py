@@ -93,6 +93,8 @@ class RequestMeta:
     correlation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     #: A keyed hash of the browser's long-lived cookie: which device this is, for "familiar device".
     device_key: str = ""
+    #: The registered-device cookie (limen_device), if the browser has one (limen.service.devices).
+    device_secret: str = ""
 
 
 @dataclass(frozen=True)

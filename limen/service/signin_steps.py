@@ -26,6 +26,7 @@ from limen.domain.signin_log import CLIENT_APP_USED, AuthenticationDetail, SignI
 from limen.domain.user_agent import device_detail, platform_of
 from limen.service import access_policies, familiarity, sessions, signin_log
 from limen.service.context import Services
+from limen.service.devices import device_for_cookie
 from limen.service.directory import member_of_transitive, role_ids_of
 from limen.service.geo import country_of
 from limen.service.methods import runner
@@ -260,6 +261,10 @@ def _decide_with(
             country=country_of(meta.ip_address),
             completed=completed,
             authentication_flow="deviceCodeFlow" if (authorize_request or {}).get("device_authorization") else None,
+            # A device code flow's browser is not the device signing in: it carries no device.
+            device=None
+            if (authorize_request or {}).get("device_authorization") or orm is None
+            else device_for_cookie(orm, tenant_id, meta.device_secret or None),
         )
     return decide(context, policies, now)
 

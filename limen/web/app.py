@@ -29,6 +29,7 @@ def create_app(services: Services) -> FastAPI:
     from limen.protocols.forward_auth.router import router as forward_auth_router
     from limen.protocols.oidc.router import router as oidc_router
     from limen.web.device.router import router as device_router
+    from limen.web.ui.devices import router as device_enrolment_router
     from limen.web.ui.router import router as ui_router
     from limen.web.ui.router import routes as signin_routes
     from limen.web.ui.security_info import router as security_info_router
@@ -62,6 +63,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(oidc_router)
     app.include_router(forward_auth_router)
     app.include_router(device_router)
+    app.include_router(device_enrolment_router)
     app.include_router(graph_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

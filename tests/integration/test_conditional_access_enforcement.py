@@ -176,3 +176,25 @@ def test_a_role_policy_asks_admins_for_mfa_and_not_others(
     assert post_form(client, page.text, "/signin/mfa", code=pyotp.TOTP(secret).at(clock.now())).status_code == 303
     client.cookies.clear()
     assert password_step(client, "megan.bowen@contoso.test").status_code == 303
+
+
+def test_a_compliant_device_policy_lets_enrolled_compliant_devices_in(
+    services: Services, tenant_id: str, clock: FrozenClock
+) -> None:
+    from limen.web.app import create_app
+    from tests.integration.test_devices_service import _enrolled
+
+    add_user(services)
+    _, secret = _enrolled(services, tenant_id)  # a compliant, Entra-joined laptop
+    _, unmanaged = _enrolled(services, tenant_id, {"displayName": "KIOSK-1", "isCompliant": False})
+    body = policy("Require a compliant device", controls=["compliantDevice"])
+    body["conditions"]["devices"] = {
+        "deviceFilter": {"mode": "exclude", "rule": 'device.extensionAttribute1 -eq "Kiosk"'}
+    }
+    add_policy(services, tenant_id, body)
+    for cookie, expected in ((secret, 303), (unmanaged, 403), (None, 403)):
+        clock.advance(timedelta(seconds=1))
+        with TestClient(create_app(services), base_url="http://127.0.0.1:8000") as browser:
+            if cookie:
+                browser.cookies.set("limen_device", cookie)
+            assert password_step(browser, UPN).status_code == expected, cookie

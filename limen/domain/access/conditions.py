@@ -13,7 +13,7 @@ evaluated for users through `conditions.users` alone. Risk conditions of other p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,8 @@ NOT_ENOUGH_INFORMATION = "notEnoughInformation"
 INVALID_CONDITION = "invalidCondition"
 
 Check = Callable[[Signals], "bool | None"]
+#: The one value of the signals that a check's answer depends on (see `Condition.depends_on`).
+Key = Callable[[Signals], Hashable]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,19 @@ class Condition:
     #: For a users condition that depends on `Signals.principals` alone: its sets, so that the engine
     #: can answer it for all policies at once from an index.
     principals: PrincipalSets | None = None
+    #: For a users condition with guest-type objects: its sets, for the same index.
+    guests: GuestSets | None = None
+    #: For an applications condition of the common shapes: its sets, for the same reason.
+    applications: AppSets | None = None
+    #: When the check's answer is a function of one value of the signals alone (the platform, the
+    #: client app type, a risk level...), the function that reads it. The engine then runs the checks
+    #: of all policies' conditions of this kind once per distinct value and reuses the answers for
+    #: every later sign-in with that value. Conditions of one `key` share the same function.
+    depends_on: Key | None = None
+    #: Conditions of one `key` with equal signatures run the same code on the same inputs, so they
+    #: answer alike for every sign-in: the engine runs one check per signature (many policies share
+    #: a device filter or a set of excluded locations). None: not shared.
+    signature: Hashable | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +67,29 @@ class PrincipalSets:
 
     include_all: bool
     include: frozenset[str]
+    exclude: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class GuestSets:
+    """A users condition with guest-type objects: it matches when the user's principals miss
+    `principals.exclude` and the user is not of the `exclude` kinds, and the principals meet
+    `principals.include` (or `include_all`) or the user is of the `include` kinds."""
+
+    principals: PrincipalSets
+    include: GuestTypes | None
+    exclude: GuestTypes | None
+
+
+@dataclass(frozen=True, slots=True)
+class AppSets:
+    """An applications condition without user actions, authentication contexts, application filter
+    or excluded keywords: it matches when the sign-in has an application that is not in `exclude`
+    and is in `include` (or `include_all`), or belongs to one of the `keywords`."""
+
+    include_all: bool
+    include: frozenset[str]
+    keywords: frozenset[str]
     exclude: frozenset[str]
 
 
@@ -82,8 +120,27 @@ def _section(conditions: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+#: `Condition.key` of each kind of condition, in the order in which `compile_conditions` lists them;
+#: conditions Limen does not know come after these. The engine answers one kind at a time for all
+#: policies in this order, which finds each policy's first failing condition as a per-policy loop would.
+ORDER = (
+    "conditions.users",
+    "conditions.servicePrincipalRiskLevels",
+    "conditions.agentIdRiskLevels",
+    "conditions.applications",
+    "conditions.platforms",
+    "conditions.devices",
+    "conditions.clientAppTypes",
+    "conditions.locations",
+    "conditions.signInRiskLevels",
+    "conditions.userRiskLevels",
+    "conditions.insiderRiskLevels",
+    "conditions.authenticationFlows",
+)
+
+
 def compile_conditions(conditions: Mapping[str, Any], locations: Mapping[str, NamedLocation]) -> CompiledConditions:
-    """Compile `policy.conditions`; the order of the result is the order of What If reasons."""
+    """Compile `policy.conditions`; the order of the result is the order of What If reasons (`ORDER`)."""
     notes: list[str] = []
     compiled: list[Condition | None] = [
         # Always present and always first: the engine's users index (index.py) relies on it.
@@ -140,7 +197,11 @@ def _unknown_conditions(conditions: Mapping[str, Any], notes: list[str]) -> list
             return None
 
         flag = "time" if key == "times" else key
-        out.append(Condition(f"conditions.{key}", NOT_ENOUGH_INFORMATION, flag, unknown, unknown_note=note))
+        out.append(
+            Condition(
+                f"conditions.{key}", NOT_ENOUGH_INFORMATION, flag, unknown, unknown_note=note, depends_on=_nothing
+            )
+        )
     return out
 
 
@@ -148,7 +209,7 @@ def _unknown_conditions(conditions: Mapping[str, Any], notes: list[str]) -> list
 
 
 @dataclass(frozen=True, slots=True)
-class _GuestTypes:
+class GuestTypes:
     """`conditionalAccessGuestsOrExternalUsers`: guest/external kinds, optionally from some tenants."""
 
     types: frozenset[str]
@@ -165,7 +226,7 @@ class _GuestTypes:
         return signals.home_tenant is not None and signals.home_tenant in self.tenants
 
 
-def _guest_types(value: Any) -> _GuestTypes | None:
+def _guest_types(value: Any) -> GuestTypes | None:
     if not isinstance(value, Mapping):
         return None
     types = lowered(value.get("guestOrExternalUserTypes")) - {"none", "unknownfuturevalue"}
@@ -175,7 +236,7 @@ def _guest_types(value: Any) -> _GuestTypes | None:
     tenants: frozenset[str] | None = None
     if isinstance(tenants_doc, Mapping) and str(tenants_doc.get("membershipKind") or "").lower() == "enumerated":
         tenants = lowered(tenants_doc.get("members"))
-    return _GuestTypes(types, tenants)
+    return GuestTypes(types, tenants)
 
 
 def _users(users: Mapping[str, Any]) -> Condition:
@@ -228,7 +289,8 @@ def _users(users: Mapping[str, Any]) -> Condition:
             or (include_guests is not None and include_guests.matches(s))
         )
 
-    return Condition("conditions.users", "users", "users", check_guests)
+    sets = GuestSets(PrincipalSets(include_all, include, exclude), include_guests, exclude_guests)
+    return Condition("conditions.users", "users", "users", check_guests, guests=sets)
 
 
 def _other_principals(conditions: Mapping[str, Any], notes: list[str]) -> list[Condition]:
@@ -260,7 +322,41 @@ def _never(key: str, reason: str, flag: str) -> Condition:
     def check(_: Signals) -> bool:
         return False
 
-    return Condition(key, reason, flag, check)
+    return Condition(key, reason, flag, check, depends_on=_nothing)
+
+
+# What the checks below read of the signals (`Condition.depends_on`), one function per kind of condition.
+
+
+def _nothing(_: Signals) -> None:
+    return None
+
+
+def _platform(s: Signals) -> str | None:
+    return s.platform
+
+
+def _client_type(s: Signals) -> str | None:
+    return s.client_type
+
+
+def _sign_in_risk(s: Signals) -> str:
+    return s.context.sign_in_risk
+
+
+def _user_risk(s: Signals) -> str:
+    return s.context.user_risk
+
+
+def _insider(s: Signals) -> str | None:
+    return s.context.insider_risk
+
+
+def _flow(s: Signals) -> str | None:
+    return s.context.authentication_flow
+
+
+_RISK_FIELDS: dict[str, Key] = {"sign_in_risk": _sign_in_risk, "user_risk": _user_risk}
 
 
 # --- applications ---------------------------------------------------------------------------------
@@ -307,7 +403,13 @@ def _applications(apps: Mapping[str, Any], notes: list[str]) -> Condition:
                     and (app in include_ids or not include_keywords.isdisjoint(s.app_keywords))
                 )
 
-        return Condition("conditions.applications", "application", "application", check_apps)
+        return Condition(
+            "conditions.applications",
+            "application",
+            "application",
+            check_apps,
+            applications=AppSets(include_all, include_ids, include_keywords, exclude_ids),
+        )
 
     def check(s: Signals) -> bool | None:
         if actions and s.user_action is not None and s.user_action in actions:
@@ -340,7 +442,15 @@ def _applications(apps: Mapping[str, Any], notes: list[str]) -> Condition:
     if filter_mode:
         note = "conditions.applications.applicationFilter: Limen's applications have no custom security attributes"
         notes.append(note + "; decided only where the filter makes no difference")
-    return Condition("conditions.applications", reason, "application", check, unknown_note=note)
+    return Condition(
+        "conditions.applications",
+        reason,
+        "application",
+        check,
+        unknown_note=note,
+        # Everything the check reads besides the signals derives from these.
+        signature=(include, exclude, actions, contexts, filter_mode),
+    )
 
 
 # --- platforms, client apps, risks, flows ---------------------------------------------------------
@@ -361,7 +471,7 @@ def _platforms(platforms: Mapping[str, Any]) -> Condition | None:
         # An unknown platform is only caught by "all" (SPEC §3.6).
         return include_all or (platform is not None and platform in include)
 
-    return Condition("conditions.platforms", "devicePlatform", "devicePlatform", check)
+    return Condition("conditions.platforms", "devicePlatform", "devicePlatform", check, depends_on=_platform)
 
 
 _CLIENT_APP_ALIASES = {
@@ -387,6 +497,7 @@ def _client_app_types(value: Any) -> Condition | None:
         "clientType",
         check,
         unknown_note="conditions.clientAppTypes: the client app type was not given",
+        depends_on=_client_type,
     )
 
 
@@ -400,7 +511,7 @@ def _risk(key: str, reason: str, value: Any, field: str) -> Condition | None:
         # A configured risk condition applies only at the listed levels: no risk is not "low".
         return level.lower() in levels
 
-    return Condition(key, reason, reason, check)
+    return Condition(key, reason, reason, check, depends_on=_RISK_FIELDS[field])
 
 
 def _insider_risk(value: Any, notes: list[str]) -> Condition | None:
@@ -420,6 +531,7 @@ def _insider_risk(value: Any, notes: list[str]) -> Condition | None:
         "insiderRisk",
         check,
         unknown_note=note,
+        depends_on=_insider,
     )
 
 
@@ -432,7 +544,9 @@ def _authentication_flows(flows: Mapping[str, Any]) -> Condition | None:
         flow = s.context.authentication_flow
         return flow is not None and flow.lower() in methods
 
-    return Condition("conditions.authenticationFlows", "authenticationFlow", "authenticationFlows", check)
+    return Condition(
+        "conditions.authenticationFlows", "authenticationFlow", "authenticationFlows", check, depends_on=_flow
+    )
 
 
 # --- devices --------------------------------------------------------------------------------------
@@ -441,10 +555,13 @@ def _authentication_flows(flows: Mapping[str, Any]) -> Condition | None:
 def _devices(devices: Mapping[str, Any], states: Mapping[str, Any], notes: list[str]) -> Condition | None:
     filter_doc = devices.get("deviceFilter")
     device_filter: DeviceFilter | None = None
+    filter_key: tuple[str, str] | None = None
     invalid = ""
     if isinstance(filter_doc, Mapping) and (filter_doc.get("rule") or filter_doc.get("mode")):
         try:
             device_filter = compile_filter(filter_doc)
+            # compile_filter reads only these two values of the document (for `signature`).
+            filter_key = (str(filter_doc.get("mode") or "").lower(), str(filter_doc.get("rule") or ""))
         except (RuleSyntaxError, ValueError) as error:
             invalid = f"conditions.devices.deviceFilter: {error}"
     # The deprecated device-state condition: include "All", exclude "Compliant" and/or "DomainJoined".
@@ -470,7 +587,13 @@ def _devices(devices: Mapping[str, Any], states: Mapping[str, Any], notes: list[
             return None
 
         return Condition(
-            "conditions.devices", "devices", "deviceState", unknown, INVALID_CONDITION, unknown_note=invalid
+            "conditions.devices",
+            "devices",
+            "deviceState",
+            unknown,
+            INVALID_CONDITION,
+            unknown_note=invalid,
+            signature=("invalid",),
         )
 
     def check(s: Signals) -> bool | None:
@@ -494,6 +617,7 @@ def _devices(devices: Mapping[str, Any], states: Mapping[str, Any], notes: list[
         "deviceState",
         check,
         unknown_note="conditions.devices: nothing is known about the device",
+        signature=(filter_key, include_states, exclude_states),
     )
 
 
@@ -528,7 +652,11 @@ def _locations(section: Mapping[str, Any], known: Mapping[str, NamedLocation], n
     if unevaluable:
         note = "conditions.locations: " + "; ".join(unevaluable)
         notes.append(note + "; the policy never applies where they decide")
-    return Condition("conditions.locations", "location", "location", check, unknown_note=note)
+    # The named locations are resolved from the same compiled set for every policy: equal id sets
+    # are equal conditions.
+    return Condition(
+        "conditions.locations", "location", "location", check, unknown_note=note, signature=(include, exclude)
+    )
 
 
 #: Key of the synthetic location "all trusted IP ranges" in a compiled set.

@@ -94,6 +94,7 @@ class Signals:
     """The context, normalised once per evaluation."""
 
     __slots__ = (
+        "_available",
         "_device",
         "_device_ready",
         "_where",
@@ -133,6 +134,7 @@ class Signals:
         self._where: Where | None = None
         self._device: NormalizedDevice | None = None
         self._device_ready = False
+        self._available: frozenset[str] | None = None
 
     @property
     def where(self) -> Where:
@@ -155,6 +157,17 @@ class Signals:
             self._device = None if flow == "devicecodeflow" else normalize_device(self.context.device)
             self._device_ready = True
         return self._device
+
+    @property
+    def available_modes(self) -> frozenset[str]:
+        """The lower-case modes the person has registered (none if unknown) or completed in this
+        sign-in: what grant controls could be met with, read by every policy that asks for MFA."""
+        if self._available is None:
+            context = self.context
+            self._available = frozenset(
+                {m.lower() for m in context.registered_modes or ()} | {step.mode.lower() for step in context.completed}
+            )
+        return self._available
 
     def in_location(self, location: NamedLocation) -> bool | None:
         cache = self.location_cache

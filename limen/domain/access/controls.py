@@ -47,6 +47,13 @@ class Control(StrEnum):
 
 
 _ORDER = {control: index for index, control in enumerate(Control)}
+# The members read on every evaluation, as module names: `Control.MFA` goes through the enum
+# metaclass's attribute hook, several times the cost of a global lookup, for each policy and sign-in.
+_MFA = Control.MFA
+_STRENGTH = Control.AUTHENTICATION_STRENGTH
+_COMPLIANT_DEVICE = Control.COMPLIANT_DEVICE
+_DOMAIN_JOINED_DEVICE = Control.DOMAIN_JOINED_DEVICE
+_PASSWORD_CHANGE = Control.PASSWORD_CHANGE
 #: What a person can do during the sign-in; the rest depends on the device or is unsupported.
 INTERACTIVE = frozenset(
     {
@@ -87,24 +94,24 @@ class GrantControl:
 
     @property
     def interactive(self) -> bool:
-        if self.kind is Control.AUTHENTICATION_STRENGTH and self.strength is None:
+        if self.kind is _STRENGTH and self.strength is None:
             return False  # an unknown strength cannot be met by anything
         return self.kind in INTERACTIVE
 
     def met(self, s: Signals) -> bool:
         kind = self.kind
         context = s.context
-        if kind is Control.MFA:
+        if kind is _MFA:
             return context.is_multi_factor
-        if kind is Control.AUTHENTICATION_STRENGTH:
+        if kind is _STRENGTH:
             return self.strength is not None and self.strength.satisfied_by(context.completed)
-        if kind is Control.COMPLIANT_DEVICE:
+        if kind is _COMPLIANT_DEVICE:
             device = s.device
             return device is not None and device.get("iscompliant") == "true"
-        if kind is Control.DOMAIN_JOINED_DEVICE:
+        if kind is _DOMAIN_JOINED_DEVICE:
             device = s.device
             return device is not None and device.get("trusttype") == "serverad"
-        if kind is Control.PASSWORD_CHANGE:
+        if kind is _PASSWORD_CHANGE:
             return context.password_changed
         return False
 
@@ -198,6 +205,8 @@ _NONE = GrantOutcome(GrantStatus.NONE)
 _BLOCK = GrantOutcome(GrantStatus.BLOCK)
 _LEGACY = GrantOutcome(GrantStatus.LEGACY)
 _MET = GrantOutcome(GrantStatus.MET)
+_UNMET = GrantStatus.UNMET
+_IMPOSSIBLE = GrantStatus.IMPOSSIBLE
 
 
 def assess_grant(grant: Grant, s: Signals) -> GrantOutcome:
@@ -213,24 +222,24 @@ def assess_grant(grant: Grant, s: Signals) -> GrantOutcome:
         if not missing:
             return _MET
         if not all(c.interactive for c in missing):
-            return GrantOutcome(GrantStatus.IMPOSSIBLE, tuple(c for c in missing if not c.interactive))
-        return GrantOutcome(GrantStatus.UNMET, _with_registration(missing, s))
-    if any(control.met(s) for control in grant.controls):
-        return _MET
+            return GrantOutcome(_IMPOSSIBLE, tuple(c for c in missing if not c.interactive))
+        return GrantOutcome(_UNMET, _with_registration(missing, s))
+    for control in grant.controls:
+        if control.met(s):
+            return _MET
     # OR: ask for the first control, in prompt order, that the person can meet (SPEC §3.3).
     for control in grant.controls:
         if control.interactive:
-            return GrantOutcome(GrantStatus.UNMET, _with_registration([control], s))
-    return GrantOutcome(GrantStatus.IMPOSSIBLE, grant.controls)
+            return GrantOutcome(_UNMET, _with_registration([control], s))
+    return GrantOutcome(_IMPOSSIBLE, grant.controls)
 
 
 def _with_registration(controls: Sequence[GrantControl], s: Signals) -> tuple[GrantControl, ...]:
     """Prepend "register a method" when the person has none that could meet an MFA control."""
-    registered = s.context.registered_modes
     # Unknown methods (What If), or registering right now: do not send the person to registration.
-    if registered is None or s.user_action == "urn:user:registersecurityinfo":
+    if s.context.registered_modes is None or s.user_action == "urn:user:registersecurityinfo":
         return tuple(controls)
-    available = {m.lower() for m in registered} | {step.mode.lower() for step in s.context.completed}
+    available = s.available_modes
     out: list[GrantControl] = []
     for control in controls:
         registration = control.registration

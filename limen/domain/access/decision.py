@@ -6,6 +6,7 @@ and the Conditional Access engine return requirements and blocks through this sa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -63,6 +64,8 @@ class SignInContext:
     completed: tuple[CompletedMethod, ...] = ()
     authentication_flow: str | None = None
     user_action: str | None = None
+    #: The registered device the browser proved it is (limen_device cookie), or None: unregistered.
+    device: Mapping[str, object] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +246,7 @@ def evaluation_context(context: SignInContext) -> EvaluationContext:
         sign_in_risk=context.sign_in_risk,
         user_risk=context.user_risk,
         authentication_flow=context.authentication_flow,
+        device=context.device,
         completed=tuple(CompletedStep(SPECS[m.method].mode, m.at) for m in context.completed if m.method in SPECS),
         is_multi_factor=is_multi_factor(context.completed),
         registered_modes=registered_modes | {"password"},

@@ -19,18 +19,28 @@ What If API does (SPEC §3.7) — so What If and the sign-in always agree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import itertools
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from limen.domain.access.conditions import TRUSTED, Check, Condition, PrincipalSets, compile_conditions
+from limen.domain.access.conditions import (
+    ORDER,
+    TRUSTED,
+    AppSets,
+    Check,
+    Condition,
+    Key,
+    compile_conditions,
+)
 from limen.domain.access.context import EvaluationContext, Signals
 from limen.domain.access.controls import (
     Control,
     Grant,
     GrantControl,
+    GrantOutcome,
     GrantStatus,
     Session,
     SignInFrequency,
@@ -39,7 +49,7 @@ from limen.domain.access.controls import (
     compile_session,
     stricter,
 )
-from limen.domain.access.index import UsersIndex
+from limen.domain.access.index import AppsIndex, UsersIndex
 from limen.domain.access.locations import IpRanges, NamedLocation, compile_location
 from limen.domain.access.strengths import BUILT_IN, AuthenticationStrength, CompletedStep, compile_strength
 
@@ -107,6 +117,38 @@ class CompiledPolicy:
         return self.state is PolicyState.REPORT_ONLY
 
 
+#: Distinct values whose answers one stage keeps (`_Stage.answers`). The values are platforms, client
+#: app types, risk levels and the like, a handful each; the bound only keeps odd input from growing it.
+_MAX_ANSWERS = 64
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Stage:
+    """One kind of condition (a `Condition.key`) across the evaluated policies that have it.
+
+    `evaluate` answers one stage at a time for all the policies still in play rather than one policy
+    at a time: most conditions of a kind are answered together, from an index or from answers shared
+    by every sign-in with the same value, and only the rest run their check.
+    """
+
+    key: str
+    #: Positions of the policies that have this condition.
+    positions: frozenset[int]
+    #: Per position: the check, the condition's index in its policy, and the policy's result when
+    #: this is its first condition that does not match.
+    members: dict[int, tuple[Check, int, PolicyEvaluation]]
+    #: The checks that run for every sign-in (neither the index nor shared answers cover them), each
+    #: with the positions it answers for (those of equal `Condition.signature`, or its own).
+    groups: tuple[tuple[Check, frozenset[int]], ...]
+    #: The applications index (for the applications stage).
+    apps: AppsIndex | None = None
+    #: The value every member's answer depends on alone (`Condition.depends_on`), if they do ...
+    depends_on: Key | None = None
+    #: ... and the answers per value met so far: (positions answering False, positions answering None).
+    #: Filled as sign-ins come; a value's answers are the same for every sign-in, so sharing is safe.
+    answers: dict[Hashable, tuple[frozenset[int], frozenset[int]]] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class CompiledPolicySet:
     """A tenant's policies, compiled. Immutable: cache it by `version` and share it across threads."""
@@ -115,11 +157,10 @@ class CompiledPolicySet:
     policies: tuple[CompiledPolicy, ...]
     locations: Mapping[str, NamedLocation]
     strengths: Mapping[str, AuthenticationStrength]
-    #: Per position: the policy and the checks left once the users index has answered (None for
-    #: disabled policies, which are not evaluated).
-    _active: tuple[tuple[CompiledPolicy, tuple[Check, ...]] | None, ...] = field(default=(), repr=False)
-    #: Per position, the result unless the loop finds otherwise: `notEnabled` for disabled policies,
-    #: "the users condition does not match" for the others (the index skips those).
+    #: The evaluated policies' conditions by kind, in `conditions.ORDER`.
+    _stages: tuple[_Stage, ...] = field(default=(), repr=False)
+    #: Per position, the result unless the evaluation finds otherwise: `notEnabled` for disabled
+    #: policies, "the users condition does not match" for the others (the index skips those).
     _initial: tuple[PolicyEvaluation, ...] = field(default=(), repr=False)
     _index: UsersIndex = field(default_factory=lambda: UsersIndex.build(()), repr=False)
 
@@ -150,34 +191,83 @@ def compile_policy_set(
         key.lower(): compile_strength({**doc, "id": doc.get("id") or key}) for key, doc in strengths.items()
     }
     compiled_strengths.update(BUILT_IN)  # built-ins are read-only: a stored copy cannot change them
-    compiled = tuple(_compile_policy(doc, locations, compiled_strengths) for doc in policies)
-    active: list[tuple[CompiledPolicy, tuple[Check, ...]] | None] = []
+    grants: dict[Grant, Grant] = {}
+    compiled = tuple(_compile_policy(doc, locations, compiled_strengths, grants) for doc in policies)
     initial: list[PolicyEvaluation] = []
-    users: list[tuple[int, PrincipalSets | None]] = []
+    users: list[tuple[int, Condition]] = []
+    kinds: dict[str, list[tuple[int, int, Condition]]] = {}
     for position, policy in enumerate(compiled):
         if policy.state is PolicyState.DISABLED:
-            active.append(None)
             initial.append(PolicyEvaluation(policy, False, PolicyResult.NOT_ENABLED, reasons=("policyNotEnabled",)))
             continue
-        # The users condition is always first (compile_conditions); when it is indexed, the index
-        # has answered it by the time the loop runs the remaining checks.
-        sets = policy.conditions[0].principals
-        users.append((position, sets))
-        active.append((policy, policy.checks[1:] if sets is not None else policy.checks))
+        # The users condition is always first (compile_conditions): a policy the users index leaves
+        # out has failed on it.
+        users.append((position, policy.conditions[0]))
         initial.append(policy._failed[policy.checks[0]])
+        for index, condition in enumerate(policy.conditions):
+            kinds.setdefault(condition.key, []).append((position, index, condition))
     return CompiledPolicySet(
         version=version,
         policies=compiled,
         locations=locations,
         strengths=compiled_strengths,
-        _active=tuple(active),
+        _stages=_stages(compiled, kinds),
         _initial=tuple(initial),
         _index=UsersIndex.build(users),
     )
 
 
+def _stages(
+    policies: Sequence[CompiledPolicy], kinds: Mapping[str, Sequence[tuple[int, int, Condition]]]
+) -> tuple[_Stage, ...]:
+    rank = {key: number for number, key in enumerate(ORDER)}
+    unknown = len(ORDER)
+    # Answering kind by kind finds each policy's first failing condition only if every policy lists
+    # its conditions in the order of the stages. Conditions Limen does not know share the last rank:
+    # they never answer False, so their order among themselves decides nothing.
+    for policy in policies:
+        ranks = [rank.get(condition.key, unknown) for condition in policy.conditions]
+        assert all(a < b or a == b == unknown for a, b in itertools.pairwise(ranks)), policy.id
+    stages: list[_Stage] = []
+    for key in sorted(kinds, key=lambda k: (rank.get(k, unknown), k)):
+        entries = kinds[key]
+        members = {
+            position: (condition.check, index, policies[position]._failed[condition.check])
+            for position, index, condition in entries
+        }
+        positions = frozenset(members)
+        shared = {condition.depends_on for _, _, condition in entries}
+        depends_on = shared.pop() if len(shared) == 1 else None
+        if depends_on is not None:
+            stages.append(_Stage(key, positions, members, (), depends_on=depends_on))
+            continue
+        apps: list[tuple[int, AppSets]] = []
+        groups: dict[Hashable, tuple[Check, set[int]]] = {}
+        for position, _, condition in entries:
+            if condition.applications is not None:
+                apps.append((position, condition.applications))
+            # Users conditions are answered by the users index before the stages.
+            elif condition.principals is None and condition.guests is None:
+                signature = condition.signature if condition.signature is not None else ("position", position)
+                groups.setdefault(signature, (condition.check, set()))[1].add(position)
+        if apps or groups:
+            stages.append(
+                _Stage(
+                    key,
+                    positions,
+                    members,
+                    tuple((check, frozenset(group)) for check, group in groups.values()),
+                    AppsIndex.build(apps) if apps else None,
+                )
+            )
+    return tuple(stages)
+
+
 def _compile_policy(
-    document: Mapping[str, Any], locations: Mapping[str, NamedLocation], strengths: Mapping[str, AuthenticationStrength]
+    document: Mapping[str, Any],
+    locations: Mapping[str, NamedLocation],
+    strengths: Mapping[str, AuthenticationStrength],
+    grants: dict[Grant, Grant],
 ) -> CompiledPolicy:
     notes: list[str] = []
     raw_state = str(document.get("state") or "")
@@ -189,6 +279,9 @@ def _compile_policy(
     conditions = compile_conditions(conditions_doc if isinstance(conditions_doc, Mapping) else {}, locations)
     notes.extend(conditions.notes)
     grant, grant_notes = compile_grant(document.get("grantControls"), strengths)
+    # Policies with equal grant controls share one Grant, so that an evaluation assesses each distinct
+    # one once (`_applied`): a tenant has many policies and few different grants.
+    grant = grants.setdefault(grant, grant)
     session, session_notes = compile_session(document.get("sessionControls"))
     policy = CompiledPolicy(
         id=str(document.get("id") or ""),
@@ -368,35 +461,78 @@ def evaluate(compiled: CompiledPolicySet, context: EvaluationContext, now: datet
     """Evaluate every policy of the set for one sign-in (see the module docstring)."""
     signals = Signals(context)
     results = list(compiled._initial)
-    applied: list[PolicyEvaluation] = []
-    active = compiled._active
-    for position in compiled._index.candidates(signals.principals):
-        policy, checks = active[position]  # type: ignore[misc]  # candidates are never disabled
-        unknown: tuple[int, ...] = ()
-        for check in checks:
-            answer = check(signals)
-            if answer:
-                continue
-            if answer is None:
-                unknown = (*unknown, policy.checks.index(check))
-            else:
-                results[position] = policy._failed[check]
-                break
+    # The policies that may still apply, narrowed stage by stage. A policy leaves at the first of its
+    # conditions (in condition order, as the stages are) that does not match, with that condition's
+    # result; the conditions that could not be evaluated are noted by their index in the policy.
+    remaining = compiled._index.matching(signals.principals, signals)
+    unknown: dict[int, list[int]] = {}
+    for stage in compiled._stages:
+        if remaining.isdisjoint(stage.positions):
+            continue
+        members = stage.members
+        depends_on = stage.depends_on
+        if depends_on is not None:
+            value = depends_on(signals)
+            answers = stage.answers.get(value)
+            if answers is None:
+                answers = _answers(stage, value, signals)
+            failed = remaining & answers[0]
+            if answers[1]:
+                for position in remaining & answers[1]:
+                    unknown.setdefault(position, []).append(members[position][1])
         else:
-            if unknown:
-                results[position] = _with_unknowns(policy, unknown)
-            else:
-                result = _applied(policy, signals, now)
-                results[position] = result
-                if policy.state is PolicyState.ENABLED:
-                    applied.append(result)
+            apps = stage.apps
+            failed = set() if apps is None else apps.failing(remaining, signals.app_id, signals.app_keywords)
+            for check, group in stage.groups:
+                if remaining.isdisjoint(group):
+                    continue
+                answer = check(signals)
+                if answer:
+                    continue
+                if answer is None:
+                    for position in remaining & group:
+                        unknown.setdefault(position, []).append(members[position][1])
+                else:
+                    failed |= remaining & group
+        if failed:
+            remaining -= failed
+            for position in failed:
+                results[position] = members[position][2]
+    applied: list[PolicyEvaluation] = []
+    policies = compiled.policies
+    outcomes: dict[int, GrantOutcome] = {}
+    for position in sorted(remaining):  # policy order: requirements list their policies in that order
+        policy = policies[position]
+        marks = unknown.get(position)
+        if marks:
+            results[position] = _with_unknowns(policy, tuple(sorted(marks)))
+        else:
+            result = _applied(policy, signals, now, outcomes)
+            results[position] = result
+            if policy.state is PolicyState.ENABLED:
+                applied.append(result)
     return _enforce(compiled.version, tuple(results), applied)
+
+
+def _answers(stage: _Stage, value: Hashable, signals: Signals) -> tuple[frozenset[int], frozenset[int]]:
+    """Every member's answer for this value (of `stage.depends_on`), kept for the next sign-ins."""
+    failed: list[int] = []
+    unknown: list[int] = []
+    for position, (check, _, _) in stage.members.items():
+        answer = check(signals)
+        if answer is None:
+            unknown.append(position)
+        elif not answer:
+            failed.append(position)
+    answers = (frozenset(failed), frozenset(unknown))
+    if len(stage.answers) < _MAX_ANSWERS:
+        answers = stage.answers.setdefault(value, answers)
+    return answers
 
 
 def _enforce(version: int, results: tuple[PolicyEvaluation, ...], applied: list[PolicyEvaluation]) -> Evaluation:
     """Phase 2 (SPEC §3.2): what the applicable enabled policies require, together."""
     blocked: list[BlockCause] = []
-    wanted: dict[tuple[Control, str], Requirement] = {}
     frequency: SignInFrequency | None = None
     browser: str | None = None
     not_enforced: list[str] = []
@@ -405,19 +541,6 @@ def _enforce(version: int, results: tuple[PolicyEvaluation, ...], applied: list[
         if result.grant in _FAILED:
             cause = result.unmet[0].kind.value if result.grant is GrantStatus.IMPOSSIBLE else str(result.grant)
             blocked.append(BlockCause(policy.id, cause))
-        else:
-            pending = result.unmet if result.grant is GrantStatus.UNMET else ()
-            if result.reauthenticate:
-                pending = (GrantControl(Control.REAUTHENTICATE), *pending)
-            for control in pending:
-                key = (control.kind, control.detail)
-                known = wanted.get(key)
-                wanted[key] = Requirement(
-                    control.kind,
-                    control.detail,
-                    control.strength,
-                    (*known.policy_ids, policy.id) if known is not None else (policy.id,),
-                )
         session = policy.session
         if session.sign_in_frequency is not None:
             frequency = stricter(frequency, session.sign_in_frequency)
@@ -431,11 +554,30 @@ def _enforce(version: int, results: tuple[PolicyEvaluation, ...], applied: list[
         blocked=bool(blocked),
         block_causes=tuple(blocked),
         # A blocked sign-in is not asked for anything: nothing it does can change the outcome.
-        requirements=() if blocked else tuple(sorted(wanted.values(), key=_requirement_order)),
+        requirements=() if blocked else _requirements(applied),
         sign_in_frequency=frequency,
         persistent_browser=browser,
         session_not_enforced=tuple(not_enforced),
     )
+
+
+def _requirements(applied: list[PolicyEvaluation]) -> tuple[Requirement, ...]:
+    """What the applicable enabled policies still ask for (none of them blocks), merged by control."""
+    wanted: dict[tuple[Control, str], Requirement] = {}
+    for result in applied:
+        pending = result.unmet if result.grant is GrantStatus.UNMET else ()
+        if result.reauthenticate:
+            pending = (GrantControl(Control.REAUTHENTICATE), *pending)
+        for control in pending:
+            key = (control.kind, control.detail)
+            known = wanted.get(key)
+            wanted[key] = Requirement(
+                control.kind,
+                control.detail,
+                control.strength,
+                (*known.policy_ids, result.policy.id) if known is not None else (result.policy.id,),
+            )
+    return tuple(sorted(wanted.values(), key=_requirement_order))
 
 
 _CONTROL_ORDER = {control: index for index, control in enumerate(Control)}
@@ -483,8 +625,14 @@ def _flags(conditions: Iterable[Condition]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _applied(policy: CompiledPolicy, signals: Signals, now: datetime) -> PolicyEvaluation:
-    outcome = assess_grant(policy.grant, signals)
+def _applied(
+    policy: CompiledPolicy, signals: Signals, now: datetime, outcomes: dict[int, GrantOutcome]
+) -> PolicyEvaluation:
+    # `outcomes`: this evaluation's assessments by (shared, see _compile_policy) Grant.
+    grant = policy.grant
+    outcome = outcomes.get(id(grant))
+    if outcome is None:
+        outcome = outcomes[id(grant)] = assess_grant(grant, signals)
     frequency = policy.session.sign_in_frequency
     stale = frequency is not None and frequency.stale(signals.context.completed, now)
     status = outcome.status

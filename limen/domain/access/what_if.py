@@ -149,6 +149,9 @@ def parse_request(body: Mapping[str, Any]) -> WhatIfRequest:
     if conditions.get("deviceInfo") is not None:
         device = dict(_object(conditions["deviceInfo"], "signInConditions.deviceInfo"))
         device.pop("@odata.type", None)
+        if "ownership" in device and "deviceOwnership" not in device:
+            # Graph's deviceInfo says `ownership` where device filters say `deviceOwnership`.
+            device["deviceOwnership"] = device.pop("ownership")
     insider = conditions.get("insiderRiskLevel")
     applied_only = body.get("appliedPoliciesOnly", False)
     if not isinstance(applied_only, bool):

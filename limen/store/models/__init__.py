@@ -9,6 +9,7 @@ from limen.store.models.access import (
 from limen.store.models.apps import Application, ApplicationPassword
 from limen.store.models.base import Base
 from limen.store.models.device_codes import DeviceCode, DeviceCodeAttempt
+from limen.store.models.devices import Device, DeviceOwner
 from limen.store.models.directory import Group, GroupMember, RoleAssignment, Tenant, User
 from limen.store.models.methods import AuthMethod, MethodChallenge, RiskDetection
 from limen.store.models.oauth import AuthorizationCode, BrowserSession, RefreshToken, SignInFlow, SigningKey
@@ -23,8 +24,10 @@ __all__ = [
     "Base",
     "BrowserSession",
     "ConditionalAccessPolicy",
+    "Device",
     "DeviceCode",
     "DeviceCodeAttempt",
+    "DeviceOwner",
     "Group",
     "GroupMember",
     "MethodChallenge",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from limen.web.graph import applications, conditional_access, groups, methods, policies, roles, users
+from limen.web.graph import applications, conditional_access, devices, groups, methods, policies, roles, users
 from limen.web.graph.auth import require_admin
 
 router = APIRouter(prefix="/v1.0", dependencies=[Depends(require_admin)])
@@ -15,3 +15,4 @@ router.include_router(applications.router)
 router.include_router(methods.router)
 router.include_router(policies.router)
 router.include_router(conditional_access.router)
+router.include_router(devices.router)

@@ -16,6 +16,8 @@ from limen.web.deps import get_services
 
 BROWSER_COOKIE = "limen_browser"
 SESSION_COOKIE = "limen_session"
+#: A registered device's binding (limen.service.devices): set by the device enrolment page.
+DEVICE_COOKIE = "limen_device"
 BROWSER_COOKIE_MAX_AGE = 400 * 24 * 3600
 
 

@@ -22,6 +22,7 @@ from limen.service.signin_password import submit_password
 from limen.store.db import transaction
 from limen.web.deps import client_ip, get_services, tenant_id_for
 from limen.web.ui.browser import (
+    DEVICE_COOKIE,
     SESSION_COOKIE,
     browser_token,
     clear_cookie,
@@ -253,6 +254,7 @@ def _password(request: Request, form: dict[str, str]) -> Response:
         ip_address=client_ip(request),
         user_agent=request.headers.get("user-agent", "")[:512],
         device_key=device_key(request),
+        device_secret=request.cookies.get(DEVICE_COOKIE, "")[:128],
     )
     secret = form.get("password", "")[:1024]
     result = submit_password(services, tenant_id, flow, browser, secret, meta)

@@ -17,7 +17,7 @@ from limen.service import signin_mfa, signin_passkey, signin_tap
 from limen.service.context import Services
 from limen.service.signin import Completed, FlowView, RequestMeta
 from limen.web.deps import client_ip, get_services, tenant_id_for
-from limen.web.ui.browser import browser_token, csrf_ok, device_key
+from limen.web.ui.browser import DEVICE_COOKIE, browser_token, csrf_ok, device_key
 from limen.web.ui.router import _BadForm, _form, _refused, complete, expired, forbidden, render_flow
 
 StepResult = FlowView | Completed | None
@@ -30,6 +30,7 @@ def request_meta(request: Request) -> RequestMeta:
         ip_address=client_ip(request),
         user_agent=request.headers.get("user-agent", "")[:512],
         device_key=device_key(request),
+        device_secret=request.cookies.get(DEVICE_COOKIE, "")[:128],
     )
 
 
