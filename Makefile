@@ -35,6 +35,7 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/signin_throughput.py
 	$(BIN)/python bench/import_users.py
+	$(BIN)/python bench/ca_eval.py
 
 clean:
 	rm -rf $(VENV) .limen .pytest_cache .mypy_cache .ruff_cache

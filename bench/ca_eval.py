@@ -5,7 +5,7 @@ conformance corpus (`../shared/conformance/ca-policies/`), every one validated a
 validate it and switched to `enabled`, with the users, groups, applications and named locations they
 name mapped onto a synthetic directory: 100,000 users in 5,000 groups (each user in up to 50, the
 group sizes skewed as in real directories: a few all-staff groups, a long tail of project groups),
-a few hundred admins holding the role templates the corpus names, some guests. Role template ids are
+about 2,000 admins holding the role templates the corpus names, some guests. Role template ids are
 Entra's and kept as they are. 10,000 random sign-ins (user with their groups and roles, application,
 client app type, platform, address and country, risk levels, device or none, completed steps) are
 evaluated one at a time through `limen.domain.access.engine.evaluate`, each timed with
@@ -15,7 +15,9 @@ evaluated one at a time through `limen.domain.access.engine.evaluate`, each time
 
 Everything random comes from `--seed`, so two runs evaluate the same sign-ins against the same
 policies. Rounds alternate the three sizes so that background load on a shared machine affects all
-alike; the table shows the median of the rounds.
+alike; the table shows the median of the rounds, then the percentiles of each sign-in's best timing
+over the rounds (the engine's own cost), and a last line times fixed Python work of the median's
+length the same way, to show what the machine alone does to a p99. Results in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -414,22 +416,61 @@ def timed(compiled: CompiledPolicySet, contexts: list[EvaluationContext]) -> lis
     return out
 
 
-def percentile(sorted_values: list[int], share: float) -> int:
-    """Nearest-rank percentile."""
-    return sorted_values[max(0, min(len(sorted_values) - 1, round(share * len(sorted_values)) - 1))]
+def percentile(values: list[int], share: float) -> float:
+    """Nearest-rank percentile, in µs."""
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(share * len(ordered)) - 1))] / 1000
 
 
 @dataclass(slots=True)
-class Round:
-    p50_us: float
-    p99_us: float
+class Figures:
     per_second: float
+    p50: float
+    p99: float
+    #: p50 and p99 of each sign-in's fastest evaluation over the rounds.
+    best_p50: float
+    best_p99: float
 
 
-def measure(compiled: CompiledPolicySet, contexts: list[EvaluationContext]) -> Round:
-    times = timed(compiled, contexts)
-    ordered = sorted(times)
-    return Round(percentile(ordered, 0.50) / 1000, percentile(ordered, 0.99) / 1000, len(times) * 1e9 / sum(times))
+def figures(rounds: list[list[int]]) -> Figures:
+    """Medians over the rounds, and percentiles of the per-sign-in best. A shared virtual machine
+    sometimes runs a process at a fraction of its speed for a while; an evaluation caught in such a
+    moment is slow whatever the code, and these moments decide the p99 of anything that lasts tens
+    of µs. The best of the rounds' timings of the same evaluation shows the engine's own cost."""
+    best = [min(each) for each in zip(*rounds, strict=True)]
+    return Figures(
+        statistics.median(len(times) * 1e9 / sum(times) for times in rounds),
+        statistics.median(percentile(times, 0.50) for times in rounds),
+        statistics.median(percentile(times, 0.99) for times in rounds),
+        percentile(best, 0.50),
+        percentile(best, 0.99),
+    )
+
+
+def noise(duration_us: float, count: int) -> tuple[float, float]:
+    """p50 and p99 of a fixed piece of pure Python work lasting about `duration_us`, timed like the
+    evaluations: what the machine alone does to a p99."""
+
+    def work(n: int) -> int:
+        total = 0
+        for i in range(n):
+            total += i
+        return total
+
+    clock = time.perf_counter_ns
+    trial = 100_000
+    fastest = []
+    for _ in range(5):  # calibrate on the fastest of a few runs, as the machine allows
+        start = clock()
+        work(trial)
+        fastest.append(clock() - start)
+    n = max(1, round(trial * duration_us * 1000 / min(fastest)))
+    times = [0] * count
+    for i in range(count):
+        start = clock()
+        work(n)
+        times[i] = clock() - start
+    return percentile(times, 0.50), percentile(times, 0.99)
 
 
 def outcomes(compiled: CompiledPolicySet, contexts: list[EvaluationContext]) -> str:
@@ -493,22 +534,22 @@ def main() -> None:
     print(f"{len(contexts):,} sign-ins, {args.rounds} rounds per size\n")
     for size in SIZES:  # warm-up: fill the compiled policies' shared results, as a running server has
         timed(compiled[size], contexts[:1000])
-    rounds: dict[int, list[Round]] = {size: [] for size in SIZES}
+    rounds: dict[int, list[list[int]]] = {size: [] for size in SIZES}
     for _ in range(args.rounds):
         for size in SIZES:
-            rounds[size].append(measure(compiled[size], contexts))
+            rounds[size].append(timed(compiled[size], contexts))
 
-    print(f"{'policies':>8}  {'evaluations/s':>13}  {'p50 µs':>7}  {'p99 µs':>7}  {'p99 range µs':>13}  outcome")
-    for size in SIZES:
-        p50 = statistics.median(r.p50_us for r in rounds[size])
-        p99 = statistics.median(r.p99_us for r in rounds[size])
-        per_second = statistics.median(r.per_second for r in rounds[size])
-        low, high = min(r.p99_us for r in rounds[size]), max(r.p99_us for r in rounds[size])
+    print(f"{'':>8}  {'evaluations/s':>13}  {'each evaluation':>17}  {'best of rounds':>17}")
+    print(f"{'policies':>8}  {'per core':>13}  {'p50 µs':>8} {'p99 µs':>8}  {'p50 µs':>8} {'p99 µs':>8}  outcome")
+    result = {size: figures(rounds[size]) for size in SIZES}
+    for size, f in result.items():
         print(
-            f"{size:>8}  {per_second:>13,.0f}  {p50:>7.1f}  {p99:>7.1f}  {f'{low:.0f}–{high:.0f}':>13}  "
+            f"{size:>8}  {f.per_second:>13,.0f}  {f.p50:>8.1f} {f.p99:>8.1f}  {f.best_p50:>8.1f} {f.best_p99:>8.1f}  "
             f"{outcomes(compiled[size], contexts)}"
         )
-    print(f"\ntarget: p99 < 100 µs at {POLICY_LIMIT} policies; total {time.perf_counter() - started:.1f} s")
+    base_p50, base_p99 = noise(result[POLICY_LIMIT].p50, len(contexts))
+    print(f"\nmachine: fixed Python work timed the same way: p50 {base_p50:.1f} µs, p99 {base_p99:.1f} µs")
+    print(f"target: p99 < 100 µs at {POLICY_LIMIT} policies; total {time.perf_counter() - started:.1f} s")
 
 
 if __name__ == "__main__":

@@ -13,13 +13,21 @@ evaluated for users through `conditions.users` alone. Risk conditions of other p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from limen.domain.access.context import ANY_GUEST, ROLE_PREFIX, USER_PREFIX, Signals
-from limen.domain.access.device_filter import DeviceFilter, RuleSyntaxError, compile_filter
-from limen.domain.access.locations import NamedLocation
+from limen.domain.access.device_filter import (
+    And,
+    Comparison,
+    DeviceFilter,
+    NormalizedDevice,
+    Or,
+    RuleSyntaxError,
+    compile_filter,
+)
+from limen.domain.access.locations import LocationIndex, NamedLocation
 
 NOT_ENOUGH_INFORMATION = "notEnoughInformation"
 INVALID_CONDITION = "invalidCondition"
@@ -139,8 +147,11 @@ ORDER = (
 )
 
 
-def compile_conditions(conditions: Mapping[str, Any], locations: Mapping[str, NamedLocation]) -> CompiledConditions:
-    """Compile `policy.conditions`; the order of the result is the order of What If reasons (`ORDER`)."""
+def compile_conditions(
+    conditions: Mapping[str, Any], locations: Mapping[str, NamedLocation], index: LocationIndex | None = None
+) -> CompiledConditions:
+    """Compile `policy.conditions`; the order of the result is the order of What If reasons (`ORDER`).
+    `index`: `LocationIndex.build(locations.values())`, built once for all policies of a set."""
     notes: list[str] = []
     compiled: list[Condition | None] = [
         # Always present and always first: the engine's users index (index.py) relies on it.
@@ -150,7 +161,7 @@ def compile_conditions(conditions: Mapping[str, Any], locations: Mapping[str, Na
         _platforms(_section(conditions, "platforms")),
         _devices(_section(conditions, "devices"), _section(conditions, "deviceStates"), notes),
         _client_app_types(conditions.get("clientAppTypes")),
-        _locations(_section(conditions, "locations"), locations, notes),
+        _locations(_section(conditions, "locations"), locations, index, notes),
         _risk("conditions.signInRiskLevels", "signInRisk", conditions.get("signInRiskLevels"), "sign_in_risk"),
         _risk("conditions.userRiskLevels", "userRisk", conditions.get("userRiskLevels"), "user_risk"),
         _insider_risk(conditions.get("insiderRiskLevels"), notes),
@@ -596,10 +607,8 @@ def _devices(devices: Mapping[str, Any], states: Mapping[str, Any], notes: list[
             signature=("invalid",),
         )
 
-    def check(s: Signals) -> bool | None:
-        if not s.context.device_known:
-            return None
-        device = s.device
+    def answer(device: NormalizedDevice | None) -> bool:
+        """The answer for a known device (None: an unregistered one)."""
         if device_filter is not None and not device_filter.in_scope(device):
             return False
         if include_states or exclude_states:
@@ -611,6 +620,31 @@ def _devices(devices: Mapping[str, Any], states: Mapping[str, Any], notes: list[
                 return ("compliant" in include_states and compliant) or ("domainjoined" in include_states and joined)
         return True
 
+    # An unregistered device has no properties, so its answer is fixed: worked out once here rather
+    # than for each of the many sign-ins from unregistered devices (a rule of twenty terms costs µs).
+    unregistered = answer(None)
+    # For a registered device the answer depends only on the properties the rule compares (and the
+    # two the device states read): answers are shared by devices alike in those, which most rules
+    # make most devices (compliant or not, company or personal...).
+    reads = _read_by(device_filter, bool(include_states or exclude_states))
+    answers: dict[tuple[object, ...], bool] = {}
+
+    def check(s: Signals) -> bool | None:
+        if not s.context.device_known:
+            return None
+        device = s.device
+        if device is None:
+            return unregistered
+        if reads is None:
+            return answer(device)
+        key = tuple(map(device.get, reads))
+        known = answers.get(key)
+        if known is None:
+            known = answer(device)
+            if len(answers) < _MAX_DEVICE_ANSWERS:
+                answers[key] = known
+        return known
+
     return Condition(
         "conditions.devices",
         "devices",
@@ -621,10 +655,40 @@ def _devices(devices: Mapping[str, Any], states: Mapping[str, Any], notes: list[
     )
 
 
+#: Answers one device condition keeps (a rule on display names meets a new value with each device).
+_MAX_DEVICE_ANSWERS = 256
+
+
+def _read_by(device_filter: DeviceFilter | None, states: bool) -> tuple[str, ...] | None:
+    """The normalized device properties the device condition reads, or None when that is not known
+    for sure: a rule that reads extension attributes also reads whether they are visible, and a node
+    type other than these three may read anything."""
+    names: set[str] = {"iscompliant", "trusttype"} if states else set()
+    if device_filter is None:
+        return tuple(sorted(names))
+    if device_filter.rule.uses_extension_attributes:
+        return None
+    nodes: list[object] = [device_filter.rule.root]
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, Comparison):
+            names.add(node.property.name.lower())  # as Comparison.evaluate reads it
+        elif isinstance(node, And | Or):
+            nodes.extend(node.terms)
+        else:
+            return None
+    return tuple(sorted(names))
+
+
 # --- locations ------------------------------------------------------------------------------------
 
 
-def _locations(section: Mapping[str, Any], known: Mapping[str, NamedLocation], notes: list[str]) -> Condition | None:
+def _locations(
+    section: Mapping[str, Any],
+    known: Mapping[str, NamedLocation],
+    index: LocationIndex | None,
+    notes: list[str],
+) -> Condition | None:
     include = lowered(section.get("includeLocations"))
     exclude = lowered(section.get("excludeLocations"))
     if not include and not exclude:
@@ -635,28 +699,52 @@ def _locations(section: Mapping[str, Any], known: Mapping[str, NamedLocation], n
     include_locations = _resolve(include, known, trusted)
     exclude_locations = _resolve(exclude, known, trusted)
     unevaluable = sorted({loc.unevaluable for loc in (*include_locations, *exclude_locations) if loc.unevaluable})
+    located = index if index is not None else LocationIndex.build(known.values())
+    include_ids = frozenset(loc.id for loc in include_locations)
+    exclude_ids = frozenset(loc.id for loc in exclude_locations)
 
     def check(s: Signals) -> bool | None:
         if exclude_any:
             return False
-        excluded = _any_member(s, exclude_locations)
-        if excluded is True:
+        # A list of locations contains the sign-in if one of them does; otherwise it is unknown if
+        # one of them is, and it does not contain it if none is.
+        inside, unknown = s.membership(located)
+        if not exclude_ids.isdisjoint(inside):
             return False
-        included: bool | None = True if include_any else _any_member(s, include_locations)
-        if included is False:
-            return False
+        excluded = not exclude_ids.isdisjoint(unknown)
+        if not include_any and include_ids.isdisjoint(inside):
+            if include_ids.isdisjoint(unknown):
+                return False
+            return None
         # Kleene logic: unknown membership on either side leaves the answer unknown.
-        return None if included is None or excluded is None else True
+        return None if excluded else True
 
     note = "conditions.locations: needs the sign-in's IP address or country"
     if unevaluable:
         note = "conditions.locations: " + "; ".join(unevaluable)
         notes.append(note + "; the policy never applies where they decide")
     # The named locations are resolved from the same compiled set for every policy: equal id sets
-    # are equal conditions.
+    # are equal conditions. The answer depends on the sign-in's membership of the locations alone.
     return Condition(
-        "conditions.locations", "location", "location", check, unknown_note=note, signature=(include, exclude)
+        "conditions.locations",
+        "location",
+        "location",
+        check,
+        unknown_note=note,
+        depends_on=_MembershipOf(located),
+        signature=(include, exclude),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _MembershipOf:
+    """`Condition.depends_on` of location conditions: equal (the same function) for all the
+    conditions compiled with one `LocationIndex`, which compares by identity."""
+
+    index: LocationIndex
+
+    def __call__(self, s: Signals) -> Hashable:
+        return s.membership(self.index)
 
 
 #: Key of the synthetic location "all trusted IP ranges" in a compiled set.
@@ -675,14 +763,3 @@ def _resolve(
             resolved.append(known[location_id])
         # An unknown id is kept in the policy and matches nothing (issue 5).
     return tuple(resolved)
-
-
-def _any_member(s: Signals, locations: Sequence[NamedLocation]) -> bool | None:
-    answer: bool | None = False
-    for location in locations:
-        member = s.in_location(location)
-        if member:
-            return True
-        if member is None:
-            answer = None
-    return answer

@@ -8,11 +8,12 @@ to 195 policies reads them without redoing the work.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from limen.domain.access.device_filter import NormalizedDevice, normalize_device
-from limen.domain.access.locations import NamedLocation, Where, parse_address
+from limen.domain.access.locations import LocationIndex, Membership, Where, parse_address
 from limen.domain.access.strengths import CompletedStep
 
 #: `clientAppTypes` a client may be; the last two are legacy authentication (SPEC §3.10).
@@ -90,6 +91,9 @@ class EvaluationContext:
     password_changed: bool = False
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 class Signals:
     """The context, normalised once per evaluation."""
 
@@ -97,6 +101,9 @@ class Signals:
         "_available",
         "_device",
         "_device_ready",
+        "_grant_facts",
+        "_located",
+        "_oldest",
         "_where",
         "acrs",
         "app_id",
@@ -105,7 +112,6 @@ class Signals:
         "context",
         "guest_type",
         "home_tenant",
-        "location_cache",
         "platform",
         "principals",
         "user_action",
@@ -114,9 +120,12 @@ class Signals:
     def __init__(self, context: EvaluationContext) -> None:
         self.context = context
         self.app_id = context.app_id.lower() if context.app_id else None
-        self.app_keywords = frozenset(k.lower() for k in context.app_keywords)
+        # Usually empty: no need to build anything then (this runs once per sign-in, every µs counts).
+        keywords = context.app_keywords
+        self.app_keywords = frozenset(k.lower() for k in keywords) if keywords else _NONE
         self.user_action = context.user_action.lower() if context.user_action else None
-        self.acrs = frozenset(a.lower() for a in context.auth_context_class_refs)
+        acrs = context.auth_context_class_refs
+        self.acrs = frozenset(a.lower() for a in acrs) if acrs else _NONE
         self.client_type = context.client_app_type.lower() if context.client_app_type else None
         self.platform = context.platform.lower() if context.platform else None
         guest = context.guest_or_external_user_type
@@ -126,15 +135,19 @@ class Signals:
         self.home_tenant = context.home_tenant_id.lower() if context.home_tenant_id else None
         # Who the user is, as the users condition looks it up (see conditions._users): the user and
         # role ids prefixed, group ids as they are (the most numerous; Limen's ids are lower case).
-        extra = [USER_PREFIX + context.user_id.lower(), *(ROLE_PREFIX + r.lower() for r in context.role_ids)]
+        extra = [USER_PREFIX + context.user_id.lower()]
+        if context.role_ids:
+            extra.extend(ROLE_PREFIX + r.lower() for r in context.role_ids)
         if self.guest_type is not None:
             extra.append(ANY_GUEST)
         self.principals = context.group_ids.union(extra)
-        self.location_cache: dict[str, bool | None] = {}
         self._where: Where | None = None
+        self._located: tuple[LocationIndex, Membership] | None = None
         self._device: NormalizedDevice | None = None
         self._device_ready = False
         self._available: frozenset[str] | None = None
+        self._grant_facts: Hashable = None
+        self._oldest: tuple[datetime | None, datetime | None] | None = None
 
     @property
     def where(self) -> Where:
@@ -169,13 +182,48 @@ class Signals:
             )
         return self._available
 
-    def in_location(self, location: NamedLocation) -> bool | None:
-        cache = self.location_cache
-        if location.id in cache:
-            return cache[location.id]
-        answer = location.contains(self.where)
-        cache[location.id] = answer
-        return answer
+    @property
+    def grant_facts(self) -> Hashable:
+        """What assessing grant controls reads of this sign-in, the device aside (controls.assess_grant:
+        legacy client, MFA done, password changed, the completed steps' modes and authenticators, the
+        registered modes, registering now)."""
+        if self._grant_facts is None:
+            context = self.context
+            registered = context.registered_modes
+            self._grant_facts = (
+                self.legacy_client,
+                context.is_multi_factor,
+                context.password_changed,
+                tuple((step.mode, step.aaguid) for step in context.completed),
+                None if registered is None else frozenset(registered),
+                self.user_action == "urn:user:registersecurityinfo",
+            )
+        return self._grant_facts
+
+    @property
+    def oldest_step(self) -> datetime | None:
+        """When the oldest completed step was done (None: none yet), for sign-in frequencies."""
+        return self._oldest_steps()[0]
+
+    @property
+    def oldest_secondary_step(self) -> datetime | None:
+        """The same, among the steps other than the password."""
+        return self._oldest_steps()[1]
+
+    def _oldest_steps(self) -> tuple[datetime | None, datetime | None]:
+        if self._oldest is None:
+            steps = self.context.completed
+            secondary = [step.at for step in steps if step.mode.lower() != "password"]
+            self._oldest = (min(step.at for step in steps) if steps else None, min(secondary) if secondary else None)
+        return self._oldest
+
+    def membership(self, index: LocationIndex) -> Membership:
+        """This sign-in's membership of every named location of `index`, computed once however many
+        policies have location conditions."""
+        located = self._located
+        if located is None or located[0] is not index:
+            located = self._located = (index, index.membership(self.where))
+        return located[1]
 
     @property
     def legacy_client(self) -> bool:

@@ -13,7 +13,7 @@ and offers no alternative it can meet, fails.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -234,6 +234,21 @@ def assess_grant(grant: Grant, s: Signals) -> GrantOutcome:
     return GrantOutcome(_IMPOSSIBLE, grant.controls)
 
 
+def reads_device(grant: Grant) -> bool:
+    """Whether `assess_grant` reads the device for this grant (compliant or domain-joined device)."""
+    return any(control.kind is _COMPLIANT_DEVICE or control.kind is _DOMAIN_JOINED_DEVICE for control in grant.controls)
+
+
+def assessment_key(s: Signals, device: bool) -> Hashable:
+    """Everything `assess_grant` reads of a sign-in (`device`: also what it reads of the device, for
+    a grant that `reads_device`): sign-ins with equal keys get equal assessments of a grant."""
+    facts = s.grant_facts
+    if not device:
+        return facts
+    normalized = s.device
+    return facts, None if normalized is None else (normalized.get("iscompliant"), normalized.get("trusttype"))
+
+
 def _with_registration(controls: Sequence[GrantControl], s: Signals) -> tuple[GrantControl, ...]:
     """Prepend "register a method" when the person has none that could meet an MFA control."""
     # Unknown methods (What If), or registering right now: do not send the person to registration.
@@ -277,6 +292,11 @@ class SignInFrequency:
         to refresh (the sign-in in progress is the authentication)."""
         times = [step.at for step in completed if not (self.secondary_only and step.mode.lower() == "password")]
         return bool(times) and now - min(times) > self.window
+
+    def stale_for(self, s: Signals, now: datetime) -> bool:
+        """`stale(s.context.completed, now)`, from the oldest steps the signals compute once."""
+        oldest = s.oldest_secondary_step if self.secondary_only else s.oldest_step
+        return oldest is not None and now - oldest > self.window
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,12 +45,14 @@ from limen.domain.access.controls import (
     Session,
     SignInFrequency,
     assess_grant,
+    assessment_key,
     compile_grant,
     compile_session,
+    reads_device,
     stricter,
 )
 from limen.domain.access.index import AppsIndex, UsersIndex
-from limen.domain.access.locations import IpRanges, NamedLocation, compile_location
+from limen.domain.access.locations import IpRanges, LocationIndex, NamedLocation, compile_location
 from limen.domain.access.strengths import BUILT_IN, AuthenticationStrength, CompletedStep, compile_strength
 
 __all__ = [
@@ -90,6 +92,8 @@ class PolicyResult(StrEnum):
 
 _STATES = {state.value.lower(): state for state in PolicyState}
 _FAILED = frozenset({GrantStatus.BLOCK, GrantStatus.LEGACY, GrantStatus.IMPOSSIBLE})
+# Read per policy and sign-in: module names cost less than the enum class's attribute hook.
+_ENABLED = PolicyState.ENABLED
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -118,8 +122,9 @@ class CompiledPolicy:
 
 
 #: Distinct values whose answers one stage keeps (`_Stage.answers`). The values are platforms, client
-#: app types, risk levels and the like, a handful each; the bound only keeps odd input from growing it.
-_MAX_ANSWERS = 64
+#: app types, risk levels and the like, a handful each, and sign-ins' memberships of named locations
+#: (which offices and countries), a few hundred at most; the bound keeps odd input from growing it.
+_MAX_ANSWERS = 512
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -134,11 +139,12 @@ class _Stage:
     key: str
     #: Positions of the policies that have this condition.
     positions: frozenset[int]
-    #: Per position: the check, the condition's index in its policy, and the policy's result when
-    #: this is its first condition that does not match.
-    members: dict[int, tuple[Check, int, PolicyEvaluation]]
-    #: The checks that run for every sign-in (neither the index nor shared answers cover them), each
-    #: with the positions it answers for (those of equal `Condition.signature`, or its own).
+    #: Per position: the condition's index in its policy (for What If's unevaluated conditions) ...
+    indices: dict[int, int]
+    #: ... and the policy's result when this is its first condition that does not match.
+    failed: dict[int, PolicyEvaluation]
+    #: The checks to run (for what the index does not answer, and when no shared answers are at
+    #: hand), each with the positions it answers for (those of equal `Condition.signature`, or its own).
     groups: tuple[tuple[Check, frozenset[int]], ...]
     #: The applications index (for the applications stage).
     apps: AppsIndex | None = None
@@ -162,6 +168,12 @@ class CompiledPolicySet:
     #: Per position, the result unless the evaluation finds otherwise: `notEnabled` for disabled
     #: policies, "the users condition does not match" for the others (the index skips those).
     _initial: tuple[PolicyEvaluation, ...] = field(default=(), repr=False)
+    #: Per position, the result when the policy applies if that does not depend on the sign-in (it
+    #: blocks, or has no grant controls, and no sign-in frequency), else None.
+    _fixed: tuple[PolicyEvaluation | None, ...] = field(default=(), repr=False)
+    #: Per (shared) Grant, by id: whether assessing it reads the device, and its assessments so far
+    #: by `assessment_key` (most sign-ins resemble one another in what grants read).
+    _assessed: dict[int, tuple[bool, dict[Hashable, _Assessed]]] = field(default_factory=dict, repr=False)
     _index: UsersIndex = field(default_factory=lambda: UsersIndex.build(()), repr=False)
 
     @property
@@ -192,14 +204,18 @@ def compile_policy_set(
     }
     compiled_strengths.update(BUILT_IN)  # built-ins are read-only: a stored copy cannot change them
     grants: dict[Grant, Grant] = {}
-    compiled = tuple(_compile_policy(doc, locations, compiled_strengths, grants) for doc in policies)
+    located = LocationIndex.build(locations.values())
+    compiled = tuple(_compile_policy(doc, locations, located, compiled_strengths, grants) for doc in policies)
     initial: list[PolicyEvaluation] = []
+    fixed: list[PolicyEvaluation | None] = []
     users: list[tuple[int, Condition]] = []
     kinds: dict[str, list[tuple[int, int, Condition]]] = {}
     for position, policy in enumerate(compiled):
         if policy.state is PolicyState.DISABLED:
             initial.append(PolicyEvaluation(policy, False, PolicyResult.NOT_ENABLED, reasons=("policyNotEnabled",)))
+            fixed.append(None)
             continue
+        fixed.append(_fixed(policy))
         # The users condition is always first (compile_conditions): a policy the users index leaves
         # out has failed on it.
         users.append((position, policy.conditions[0]))
@@ -213,8 +229,20 @@ def compile_policy_set(
         strengths=compiled_strengths,
         _stages=_stages(compiled, kinds),
         _initial=tuple(initial),
+        _fixed=tuple(fixed),
+        _assessed={id(grant): (reads_device(grant), {}) for grant in grants.values()},
         _index=UsersIndex.build(users),
     )
+
+
+def _fixed(policy: CompiledPolicy) -> PolicyEvaluation | None:
+    """The result `_applied` gives whatever the sign-in, when there is one: assess_grant answers a
+    block or an empty grant before reading any signal, and only a sign-in frequency adds to that."""
+    grant = policy.grant
+    if policy.session.sign_in_frequency is not None or not (grant.block or not grant.controls):
+        return None
+    status = GrantStatus.BLOCK if grant.block else GrantStatus.NONE
+    return policy._applied.setdefault((status,), _applied_result(policy, status, (), False))
 
 
 def _stages(
@@ -231,16 +259,11 @@ def _stages(
     stages: list[_Stage] = []
     for key in sorted(kinds, key=lambda k: (rank.get(k, unknown), k)):
         entries = kinds[key]
-        members = {
-            position: (condition.check, index, policies[position]._failed[condition.check])
-            for position, index, condition in entries
-        }
-        positions = frozenset(members)
+        indices = {position: index for position, index, _ in entries}
+        failed = {position: policies[position]._failed[condition.check] for position, _, condition in entries}
+        positions = frozenset(indices)
         shared = {condition.depends_on for _, _, condition in entries}
         depends_on = shared.pop() if len(shared) == 1 else None
-        if depends_on is not None:
-            stages.append(_Stage(key, positions, members, (), depends_on=depends_on))
-            continue
         apps: list[tuple[int, AppSets]] = []
         groups: dict[Hashable, tuple[Check, set[int]]] = {}
         for position, _, condition in entries:
@@ -250,14 +273,19 @@ def _stages(
             elif condition.principals is None and condition.guests is None:
                 signature = condition.signature if condition.signature is not None else ("position", position)
                 groups.setdefault(signature, (condition.check, set()))[1].add(position)
+        if apps or sum(len(group) for _, group in groups.values()) != len(entries):
+            # Shared answers are worked out by running every member's check: only when all have one.
+            depends_on = None
         if apps or groups:
             stages.append(
                 _Stage(
                     key,
                     positions,
-                    members,
+                    indices,
+                    failed,
                     tuple((check, frozenset(group)) for check, group in groups.values()),
                     AppsIndex.build(apps) if apps else None,
+                    depends_on,
                 )
             )
     return tuple(stages)
@@ -266,6 +294,7 @@ def _stages(
 def _compile_policy(
     document: Mapping[str, Any],
     locations: Mapping[str, NamedLocation],
+    index: LocationIndex,
     strengths: Mapping[str, AuthenticationStrength],
     grants: dict[Grant, Grant],
 ) -> CompiledPolicy:
@@ -276,7 +305,7 @@ def _compile_policy(
         notes.append(f"state: unknown value {raw_state!r}; treated as disabled")
         state = PolicyState.DISABLED
     conditions_doc = document.get("conditions")
-    conditions = compile_conditions(conditions_doc if isinstance(conditions_doc, Mapping) else {}, locations)
+    conditions = compile_conditions(conditions_doc if isinstance(conditions_doc, Mapping) else {}, locations, index)
     notes.extend(conditions.notes)
     grant, grant_notes = compile_grant(document.get("grantControls"), strengths)
     # Policies with equal grant controls share one Grant, so that an evaluation assesses each distinct
@@ -348,6 +377,8 @@ class PolicyEvaluation:
     unmet: tuple[GrantControl, ...] = ()
     #: The sign-in frequency of this policy requires a new authentication.
     reauthenticate: bool = False
+    #: What it blocks the sign-in with when `grant` is a failure (built once with the shared result).
+    block_cause: BlockCause | None = field(default=None, compare=False, repr=False)
 
     @property
     def analysis_reasons(self) -> str:
@@ -469,17 +500,19 @@ def evaluate(compiled: CompiledPolicySet, context: EvaluationContext, now: datet
     for stage in compiled._stages:
         if remaining.isdisjoint(stage.positions):
             continue
-        members = stage.members
+        indices = stage.indices
         depends_on = stage.depends_on
+        answers = None
         if depends_on is not None:
             value = depends_on(signals)
             answers = stage.answers.get(value)
-            if answers is None:
+            if answers is None and len(stage.answers) < _MAX_ANSWERS:
                 answers = _answers(stage, value, signals)
+        if answers is not None:
             failed = remaining & answers[0]
             if answers[1]:
                 for position in remaining & answers[1]:
-                    unknown.setdefault(position, []).append(members[position][1])
+                    unknown.setdefault(position, []).append(indices[position])
         else:
             apps = stage.apps
             failed = set() if apps is None else apps.failing(remaining, signals.app_id, signals.app_keywords)
@@ -491,43 +524,45 @@ def evaluate(compiled: CompiledPolicySet, context: EvaluationContext, now: datet
                     continue
                 if answer is None:
                     for position in remaining & group:
-                        unknown.setdefault(position, []).append(members[position][1])
+                        unknown.setdefault(position, []).append(indices[position])
                 else:
                     failed |= remaining & group
         if failed:
             remaining -= failed
+            failed_results = stage.failed
             for position in failed:
-                results[position] = members[position][2]
+                results[position] = failed_results[position]
     applied: list[PolicyEvaluation] = []
     policies = compiled.policies
-    outcomes: dict[int, GrantOutcome] = {}
+    outcomes: dict[int, _Assessed] = {}
+    fixed = compiled._fixed
+    assessed = compiled._assessed
     for position in sorted(remaining):  # policy order: requirements list their policies in that order
         policy = policies[position]
-        marks = unknown.get(position)
+        marks = unknown.get(position) if unknown else None
         if marks:
             results[position] = _with_unknowns(policy, tuple(sorted(marks)))
-        else:
-            result = _applied(policy, signals, now, outcomes)
-            results[position] = result
-            if policy.state is PolicyState.ENABLED:
-                applied.append(result)
+            continue
+        result = fixed[position]
+        if result is None:
+            result = _applied(policy, signals, now, outcomes, assessed)
+        results[position] = result
+        if policy.state is _ENABLED:
+            applied.append(result)
     return _enforce(compiled.version, tuple(results), applied)
 
 
 def _answers(stage: _Stage, value: Hashable, signals: Signals) -> tuple[frozenset[int], frozenset[int]]:
     """Every member's answer for this value (of `stage.depends_on`), kept for the next sign-ins."""
-    failed: list[int] = []
-    unknown: list[int] = []
-    for position, (check, _, _) in stage.members.items():
+    failed: set[int] = set()
+    unknown: set[int] = set()
+    for check, group in stage.groups:
         answer = check(signals)
         if answer is None:
-            unknown.append(position)
+            unknown |= group
         elif not answer:
-            failed.append(position)
-    answers = (frozenset(failed), frozenset(unknown))
-    if len(stage.answers) < _MAX_ANSWERS:
-        answers = stage.answers.setdefault(value, answers)
-    return answers
+            failed |= group
+    return stage.answers.setdefault(value, (frozenset(failed), frozenset(unknown)))
 
 
 def _enforce(version: int, results: tuple[PolicyEvaluation, ...], applied: list[PolicyEvaluation]) -> Evaluation:
@@ -537,11 +572,9 @@ def _enforce(version: int, results: tuple[PolicyEvaluation, ...], applied: list[
     browser: str | None = None
     not_enforced: list[str] = []
     for result in applied:
-        policy = result.policy
-        if result.grant in _FAILED:
-            cause = result.unmet[0].kind.value if result.grant is GrantStatus.IMPOSSIBLE else str(result.grant)
-            blocked.append(BlockCause(policy.id, cause))
-        session = policy.session
+        if result.block_cause is not None:
+            blocked.append(result.block_cause)
+        session = result.policy.session
         if session.sign_in_frequency is not None:
             frequency = stricter(frequency, session.sign_in_frequency)
         if session.persistent_browser == "never" or (browser is None and session.persistent_browser):
@@ -625,23 +658,43 @@ def _flags(conditions: Iterable[Condition]) -> tuple[str, ...]:
     return tuple(out)
 
 
+#: A grant's assessment, with the key of the results it leads to (see `_applied`).
+_Assessed = tuple[GrantOutcome, tuple[object, ...]]
+#: Assessments kept per grant (`CompiledPolicySet._assessed`); the keys are few in practice.
+_MAX_ASSESSED = 256
+
+
 def _applied(
-    policy: CompiledPolicy, signals: Signals, now: datetime, outcomes: dict[int, GrantOutcome]
+    policy: CompiledPolicy,
+    signals: Signals,
+    now: datetime,
+    outcomes: dict[int, _Assessed],
+    assessed: dict[int, tuple[bool, dict[Hashable, _Assessed]]],
 ) -> PolicyEvaluation:
-    # `outcomes`: this evaluation's assessments by (shared, see _compile_policy) Grant.
+    # `outcomes`: this evaluation's assessments by (shared, see _compile_policy) Grant; `assessed`:
+    # those of earlier sign-ins, by what the assessment reads of them.
     grant = policy.grant
-    outcome = outcomes.get(id(grant))
-    if outcome is None:
-        outcome = outcomes[id(grant)] = assess_grant(grant, signals)
+    found = outcomes.get(id(grant))
+    if found is None:
+        device, known = assessed[id(grant)]
+        facts = assessment_key(signals, device)
+        found = known.get(facts)
+        if found is None:
+            outcome = assess_grant(grant, signals)
+            # The result depends only on (status, which controls are unmet, stale), and the controls
+            # are the compiled grant's own objects: one result per combination, keyed by identity.
+            found = (outcome, (outcome.status, *map(id, outcome.unmet)))
+            if len(known) < _MAX_ASSESSED:
+                found = known.setdefault(facts, found)
+        outcomes[id(grant)] = found
+    outcome, key = found
     frequency = policy.session.sign_in_frequency
-    stale = frequency is not None and frequency.stale(signals.context.completed, now)
-    status = outcome.status
-    # The result depends only on (status, stale, which controls are unmet), and the controls are the
-    # compiled policy's own objects: share one result per combination, keyed by identity.
-    key = (status, stale, *map(id, outcome.unmet))
+    stale = frequency is not None and frequency.stale_for(signals, now)
+    if stale:
+        key = (*key, "stale")
     cached = policy._applied.get(key)
     if cached is None:
-        cached = policy._applied.setdefault(key, _applied_result(policy, status, outcome.unmet, stale))
+        cached = policy._applied.setdefault(key, _applied_result(policy, outcome.status, outcome.unmet, stale))
     return cached
 
 
@@ -661,6 +714,9 @@ def _applied_result(
         result = PolicyResult.FAILURE
     else:
         result = PolicyResult.SUCCESS
+    cause: BlockCause | None = None
+    if status in _FAILED:
+        cause = BlockCause(policy.id, unmet[0].kind.value if status is GrantStatus.IMPOSSIBLE else str(status))
     return PolicyEvaluation(
         policy,
         True,
@@ -669,4 +725,5 @@ def _applied_result(
         grant=status,
         unmet=unmet,
         reauthenticate=stale,
+        block_cause=cause,
     )
