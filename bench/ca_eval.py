@@ -1,7 +1,7 @@
 """Conditional Access evaluations per second, and their latency, at 10, 50 and 195 policies.
 
 195 is Entra's limit of policies per tenant. The policies are the community baselines of the
-conformance corpus (`../shared/conformance/ca-policies/`), every one validated as an import would
+conformance corpus (`tests/data/conformance/ca-policies/`, a copy of ../shared/conformance), every one validated as an import would
 validate it and switched to `enabled`, with the users, groups, applications and named locations they
 name mapped onto a synthetic directory: 100,000 users in 5,000 groups (each user in up to 50, the
 group sizes skewed as in real directories: a few all-staff groups, a long tail of project groups),
@@ -47,7 +47,7 @@ from limen.domain.access.schema_locations import is_named_location, validate_nam
 from limen.domain.access.strengths import BUILT_IN_DOCUMENTS, CompletedStep
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "conformance" / "ca-policies"
+CORPUS = ROOT / "tests" / "data" / "conformance" / "ca-policies"  # a copy of ../shared/conformance, shipped
 POLICY_LIMIT = 195  # Entra's limit of Conditional Access policies per tenant
 SIZES = (10, 50, POLICY_LIMIT)
 USERS = 100_000

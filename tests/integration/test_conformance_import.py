@@ -1,4 +1,4 @@
-"""Every file of the Conditional Access conformance corpus (../shared/conformance/ca-policies) imports,
+"""Every file of the Conditional Access conformance corpus (tests/data/conformance/ca-policies, a copy of ../shared/conformance) imports,
 or is rejected with a precise error; export gives back the same JSON modulo server-set properties and
 the normalisations the import reported; export -> import -> export is stable.
 
@@ -34,7 +34,8 @@ from limen.service.context import Services
 from limen.store.db import transaction
 from limen.store.models import Tenant
 
-CORPUS = Path(__file__).parents[3] / "shared" / "conformance" / "ca-policies"
+# A copy of the shared conformance corpus ships with the tests (SOURCES.md there says where each came from).
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "conformance" / "ca-policies"
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
 #: The objects the corpus holds that are really invalid Graph JSON, with the path and why.

@@ -900,7 +900,8 @@ def test_evaluation_is_repeatable_and_shares_the_compiled_set() -> None:
 
 # --- the conformance corpus --------------------------------------------------------------------------
 
-CORPUS = Path(__file__).resolve().parents[4] / "shared" / "conformance" / "ca-policies"
+# A copy of the shared conformance corpus ships with the tests (SOURCES.md there says where each came from).
+CORPUS = Path(__file__).resolve().parents[2] / "data" / "conformance" / "ca-policies"
 
 
 def _corpus_objects() -> Iterator[dict[str, Any]]:
