@@ -8,6 +8,7 @@ cached JWKS keep verifying tokens it signed.
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,7 +17,6 @@ import sqlalchemy as sa
 from joserfc.jwk import RSAKey
 from sqlalchemy.orm import Session
 
-from limen.crypto.tokens import new_secret
 from limen.service.context import Services
 from limen.store.db import transaction
 from limen.store.models import SigningKey
@@ -32,7 +32,8 @@ class ActiveKey:
 
 
 def _new_key(services: Services, tenant_id: str, active_from: datetime) -> SigningKey:
-    kid = new_secret(12)
+    # Hex, not base64url: a kid that starts with '-' would read as an option in `limen keys revoke KID`.
+    kid = secrets.token_hex(12)
     private = RSAKey.generate_key(RSA_BITS, parameters={"kid": kid, "use": "sig", "alg": ALGORITHM}, private=True)
     return SigningKey(
         id=kid,
