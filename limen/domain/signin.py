@@ -1,10 +1,10 @@
 """The sign-in pipeline as a pure state machine: (state, event, now) -> (state, effects).
 
-identify -> first factor -> decide -> satisfy -> complete (DESIGN.md). The service layer gathers the
-facts an event carries (was the password right? what did `decide` say?) and carries out the
-effects (render, log, issue a session). Nothing here touches I/O, so every path is unit-testable.
-The state is JSON-serialisable and versioned so that a deployment does not break sign-ins in flight
-(STYLE.md L5). Diagram: signin.mermaid beside this file.
+identify -> first factor -> decide -> satisfy (register, MFA, then change the password) -> complete
+(DESIGN.md). The service layer gathers the facts an event carries (was the password right? what did
+`decide` say?) and carries out the effects (render, log, issue a session). Nothing here touches I/O,
+so every path is unit-testable. The state is JSON-serialisable and versioned so that a deployment does
+not break sign-ins in flight (STYLE.md L5). Diagram: signin.mermaid beside this file.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from limen.domain.access.decision import Decision
+from limen.domain.access.decision import PASSWORD_CHANGE, Decision
 from limen.domain.session import CompletedMethod, is_multi_factor
-from limen.domain.signin_log import SignInError
+from limen.domain.signin_log import AuthenticationDetail, SignInError
 
 STATE_VERSION = 1
 MAX_USERNAME_LENGTH = 256
@@ -29,6 +29,7 @@ class Stage(StrEnum):
     SATISFY = "satisfy"
     REGISTER = "register"
     PASSKEY = "passkey"
+    CHANGE_PASSWORD = "changePassword"  # noqa: S105 - a stage name, not a secret
     COMPLETE = "complete"
     BLOCKED = "blocked"
 
@@ -73,6 +74,11 @@ class SignInState:
     applied_policies: tuple[dict[str, Any], ...] = ()
     #: Method keys that can meet a required authentication strength (empty: any second factor).
     mfa_kinds: tuple[str, ...] = ()
+    #: When the person changed their password in this sign-in (grant `passwordChange`), and the policies
+    #: that change met, as the log showed them then: the final evaluation no longer sees the user risk
+    #: the change remediated, so the log credits them from here (`credit_password_change`).
+    password_changed_at: datetime | None = None
+    password_change_policies: tuple[dict[str, Any], ...] = ()
     version: int = STATE_VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -94,6 +100,8 @@ class SignInState:
             "ca_status": self.ca_status,
             "applied_policies": list(self.applied_policies),
             "mfa_kinds": list(self.mfa_kinds),
+            "password_changed_at": self.password_changed_at.isoformat() if self.password_changed_at else None,
+            "password_change_policies": list(self.password_change_policies),
         }
 
     @classmethod
@@ -118,6 +126,10 @@ class SignInState:
             ca_status=str(data.get("ca_status", "notApplied")),
             applied_policies=tuple(dict(p) for p in data.get("applied_policies", [])),
             mfa_kinds=tuple(str(k) for k in data.get("mfa_kinds", [])),
+            password_changed_at=datetime.fromisoformat(changed)
+            if (changed := data.get("password_changed_at"))
+            else None,
+            password_change_policies=tuple(dict(p) for p in data.get("password_change_policies", [])),
         )
 
 
@@ -180,6 +192,18 @@ class RegistrationSkipped:
 
 
 @dataclass(frozen=True, slots=True)
+class PasswordChangeOffered:
+    """Whether the user has a password to change (an account that signs in only with passkeys has none)."""
+
+    possible: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordChanged:
+    """The person set a new password; the service stored it and remediated their user risk."""
+
+
+@dataclass(frozen=True, slots=True)
 class Decided:
     decision: Decision
 
@@ -200,6 +224,8 @@ Event = (
     | MethodRegistered
     | RegistrationSkipped
     | PasskeyRequested
+    | PasswordChangeOffered
+    | PasswordChanged
 )
 
 
@@ -237,7 +263,12 @@ class StartChallenge:
     method_id: str | None = None
 
 
-Effect = Show | RunDecision | LogAttempt | IssueSession | StartChallenge
+@dataclass(frozen=True, slots=True)
+class OfferPasswordChange:
+    """Check that the user has a password to change; feed back `PasswordChangeOffered`."""
+
+
+Effect = Show | RunDecision | LogAttempt | IssueSession | StartChallenge | OfferPasswordChange
 
 
 class InvalidTransition(Exception):
@@ -246,7 +277,6 @@ class InvalidTransition(Exception):
 
 def advance(state: SignInState, event: Event, now: datetime) -> tuple[SignInState, tuple[Effect, ...]]:
     """Apply `event` to `state`; return the new state and the effects the service must carry out."""
-    del now  # Part of the contract for time-based steps (lockouts, expiry) that later stages add.
     if isinstance(event, Restarted):
         return SignInState(), (Show(),)
     if isinstance(event, UsernameSubmitted):
@@ -272,6 +302,10 @@ def advance(state: SignInState, event: Event, now: datetime) -> tuple[SignInStat
         if state.stage not in (Stage.IDENTIFY, Stage.PASSWORD, Stage.PASSKEY):
             raise InvalidTransition(f"passkey requested in stage {state.stage}")
         return SignInState(stage=Stage.PASSKEY, prompt=event.prompt), (Show(),)
+    if isinstance(event, PasswordChangeOffered):
+        return _on_password_change_offered(state, event)
+    if isinstance(event, PasswordChanged):
+        return _on_password_changed(state, now)
     return _on_skipped(state)
 
 
@@ -324,6 +358,8 @@ def _on_decided(state: SignInState, event: Decided) -> tuple[SignInState, tuple[
     requirements = set(decision.requirements) - {"password"}
     if MFA in requirements and is_multi_factor(state.completed):
         requirements.discard(MFA)  # a passkey or a Temporary Access Pass was multi-factor already
+    if state.password_changed_at is not None:
+        requirements.discard(PASSWORD_CHANGE)  # once per sign-in: the decision after the change cannot see it
     pending = tuple(sorted(requirements))
     return _next_requirement(
         replace(
@@ -342,6 +378,12 @@ def _next_requirement(state: SignInState) -> tuple[SignInState, tuple[Effect, ..
         return replace(state, stage=Stage.REGISTER, method_id=None, challenge=None), (Show(),)
     if MFA in state.pending:
         return replace(state, stage=Stage.SATISFY, method_id=None, challenge=None), (StartChallenge(),)
+    if PASSWORD_CHANGE in state.pending:
+        # Last (SPEC.md §3.2's prompt order): only a person who passed MFA changes the password, without
+        # giving the current one again. A policy that asks for it without MFA (not a valid policy) blocks.
+        if not is_multi_factor(state.completed):
+            return _blocked(state)
+        return replace(state, stage=Stage.CHANGE_PASSWORD, method_id=None, challenge=None), (OfferPasswordChange(),)
     requirement = MULTI_FACTOR if is_multi_factor(state.completed) else SINGLE_FACTOR
     done = replace(state, stage=Stage.COMPLETE, pending=(), method_id=None, challenge=None)
     return done, (IssueSession(), LogAttempt(SignInError.SUCCESS, requirement))
@@ -365,6 +407,81 @@ def _on_registered(state: SignInState, event: MethodRegistered) -> tuple[SignInS
         state, completed=(*state.completed, event.method), pending=tuple(p for p in state.pending if p not in done)
     )
     return _next_requirement(registered)
+
+
+def _blocked(state: SignInState) -> tuple[SignInState, tuple[Effect, ...]]:
+    return replace(state, stage=Stage.BLOCKED, pending=(), method_id=None, challenge=None), (
+        LogAttempt(SignInError.BLOCKED_BY_CONDITIONAL_ACCESS, _requirement_of(state)),
+        Show(Notice.BLOCKED),
+    )
+
+
+def _requirement_of(state: SignInState) -> str:
+    return MULTI_FACTOR if is_multi_factor(state.completed) else SINGLE_FACTOR
+
+
+def _on_password_change_offered(
+    state: SignInState, event: PasswordChangeOffered
+) -> tuple[SignInState, tuple[Effect, ...]]:
+    if state.stage is not Stage.CHANGE_PASSWORD:
+        raise InvalidTransition(f"password change offered in stage {state.stage}")
+    # Without a password there is nothing to change: the policy cannot be met (AADSTS53003).
+    return (state, (Show(),)) if event.possible else _blocked(state)
+
+
+#: Graph's `enforcedGrantControls` name of `passwordChange` in `appliedConditionalAccessPolicies`.
+REQUIRE_PASSWORD_CHANGE = "RequirePasswordChange"  # noqa: S105 - a control's name, not a password
+
+
+def _on_password_changed(state: SignInState, now: datetime) -> tuple[SignInState, tuple[Effect, ...]]:
+    if state.stage is not Stage.CHANGE_PASSWORD:
+        raise InvalidTransition(f"password changed in stage {state.stage}")
+    # The policies still failing for want of the change are met now (MFA, which comes first, is done).
+    met = tuple(
+        {**policy, "result": "success"}
+        for policy in state.applied_policies
+        if policy.get("result") == "failure" and REQUIRE_PASSWORD_CHANGE in policy.get("enforcedGrantControls", ())
+    )
+    changed = replace(
+        state,
+        stage=Stage.DECIDE,
+        pending=tuple(p for p in state.pending if p != PASSWORD_CHANGE),
+        password_changed_at=now,
+        password_change_policies=met,
+    )
+    # Decide again: the remediated user risk may take policies out of scope, or bring others in.
+    return changed, (RunDecision(),)
+
+
+def credit_password_change(
+    state: SignInState, status: str, applied: tuple[dict[str, Any], ...]
+) -> tuple[str, tuple[dict[str, Any], ...]]:
+    """The log's `conditionalAccessStatus` and `appliedConditionalAccessPolicies`, with the policies the
+    password change met shown as `success` (as Entra logs a sign-in that remediated its user risk),
+    rather than as the final evaluation sees them: not applying, the risk being remediated."""
+    if not state.password_change_policies:
+        return status, applied
+    met = {policy["id"]: policy for policy in state.password_change_policies}
+    credited = tuple(met.get(policy.get("id"), policy) for policy in applied)
+    results = {policy.get("result") for policy in credited}
+    # Enabled policies only: report-only results are `reportOnly...` (SPEC.md §3.9).
+    status = "failure" if "failure" in results else "success" if "success" in results else "notApplied"
+    return status, credited
+
+
+def password_change_details(state: SignInState) -> tuple[AuthenticationDetail, ...]:
+    """The log's `authenticationDetails` step for a password change made in this sign-in, if any."""
+    if state.password_changed_at is None:
+        return ()
+    return (
+        AuthenticationDetail(
+            "Password",
+            succeeded=True,
+            step_at=state.password_changed_at,
+            step_requirement="Password change",
+            result_detail="Password changed securely",
+        ),
+    )
 
 
 def _on_skipped(state: SignInState) -> tuple[SignInState, tuple[Effect, ...]]:

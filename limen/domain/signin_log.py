@@ -23,6 +23,7 @@ class SignInError(IntEnum):
     STRONG_AUTH_FAILED = 500121
     STRONG_AUTH_REQUIRED = 50076
     STRONG_AUTH_ENROLLMENT_REQUIRED = 50079
+    BAD_TOKEN_DUE_TO_SIGN_IN_FREQUENCY = 70043
 
 
 FAILURE_REASONS: dict[SignInError, str] = {
@@ -47,6 +48,9 @@ FAILURE_REASONS: dict[SignInError, str] = {
     ),
     SignInError.STRONG_AUTH_ENROLLMENT_REQUIRED: (
         "The user is required to use multi-factor authentication and must register security info first."
+    ),
+    SignInError.BAD_TOKEN_DUE_TO_SIGN_IN_FREQUENCY: (
+        "The session or refresh token has expired due to sign-in frequency checks by Conditional Access."
     ),
 }
 

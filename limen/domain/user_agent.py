@@ -7,6 +7,7 @@ sign-in, with nothing a client could use to claim compliance (that needs device 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 _BROWSERS = (
     ("Edge", re.compile(r"Edg(?:e|A|iOS)?/(\d+)")),
@@ -24,7 +25,9 @@ _SYSTEMS = (
 )
 
 
-def device_detail(user_agent: str) -> dict[str, object]:
+def device_detail(user_agent: str, device: Mapping[str, object] | None = None) -> dict[str, object]:
+    """Graph `signIn.deviceDetail`: the browser and system from the User-Agent and, when the browser
+    proved it is a registered device (its device cookie), that device's id, name and state."""
     browser = ""
     for name, pattern in _BROWSERS:
         match = pattern.search(user_agent)
@@ -32,7 +35,7 @@ def device_detail(user_agent: str) -> dict[str, object]:
             browser = f"{name} {match.group(1)}.0"
             break
     system = next((name for name, pattern in _SYSTEMS if pattern.search(user_agent)), "")
-    return {
+    detail: dict[str, object] = {
         "deviceId": "",
         "displayName": "",
         "operatingSystem": system,
@@ -41,6 +44,16 @@ def device_detail(user_agent: str) -> dict[str, object]:
         "isManaged": False,
         "trustType": "",
     }
+    if device is not None:
+        detail.update(
+            deviceId=str(device.get("deviceId") or ""),
+            displayName=str(device.get("displayName") or ""),
+            operatingSystem=system or str(device.get("operatingSystem") or ""),
+            isCompliant=bool(device.get("isCompliant")),
+            isManaged=bool(device.get("isManaged")),
+            trustType=str(device.get("trustType") or ""),
+        )
+    return detail
 
 
 #: Conditional Access `platforms` values by the operating system `device_detail` finds.

@@ -531,6 +531,19 @@ def record_sign_in(db: Session, tenant_id: str, object_id: str, now: datetime) -
     )
 
 
+def signed_in_from(
+    db: Session, tenant_id: str, cookie_value: str | None, now: datetime, *, succeeded: bool
+) -> Mapping[str, object] | None:
+    """The registered device a sign-in came from, for its log row (`deviceDetail`); a successful
+    sign-in is noted on the device. No query at all when the browser has no device cookie."""
+    if not cookie_value:
+        return None
+    device = device_for_cookie(db, tenant_id, cookie_value)
+    if device is not None and succeeded:
+        record_sign_in(db, tenant_id, str(device["id"]), now)
+    return device
+
+
 # --- Graph JSON ---------------------------------------------------------------------------------
 
 

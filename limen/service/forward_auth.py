@@ -24,7 +24,6 @@ import binascii
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,13 +33,13 @@ from sqlalchemy.orm import Session
 from limen.crypto.tokens import constant_time_equals, keyed_digest
 from limen.domain.access.decision import ClientAppType, Decision
 from limen.domain.directory import upn_key
-from limen.domain.session import CompletedMethod, amr_values, is_multi_factor
-from limen.domain.signin import MFA, REGISTER_SECURITY_INFO
+from limen.domain.session import CompletedMethod, amr_values
 from limen.domain.signin_log import AuthenticationDetail, SignInError
+from limen.service import session_reuse
 from limen.service.access import assess_credentials, log_credentials_sign_in
 from limen.service.context import Services
+from limen.service.session_reuse import Verdict
 from limen.service.signin import PASSWORD_METHOD, RequestMeta
-from limen.service.signin_steps import decide_for
 from limen.store.db import transaction
 from limen.store.models import Application, BrowserSession, SignInRow, User
 
@@ -235,50 +234,10 @@ def identity_of(user: User, methods: tuple[CompletedMethod, ...]) -> Identity:
     return Identity(user.id, user.user_principal_name, user.display_name, user.mail or "", tuple(amr_values(methods)))
 
 
-class Verdict(StrEnum):
-    ALLOWED = "allowed"
-    #: No usable session, or one that does not satisfy the application's requirements: sign in (again).
-    SIGN_IN = "signIn"
-    BLOCKED = "blocked"
-
-
 @dataclass(frozen=True)
 class SessionCheck:
     verdict: Verdict
     identity: Identity | None = None
-
-
-def requirements_met(decision: Decision, methods: tuple[CompletedMethod, ...]) -> bool:
-    """Whether a session's completed methods satisfy a decision's requirements. A requirement this check
-    does not know (a future Conditional Access control) counts as unmet: fail closed."""
-    for requirement in decision.requirements:
-        if requirement == MFA:
-            if not is_multi_factor(methods):
-                return False
-        elif requirement == REGISTER_SECURITY_INFO:
-            # Still skippable: the person was offered registration at sign-in and may have skipped it.
-            if not decision.registration_skippable:
-                return False
-        elif requirement != PASSWORD_METHOD:
-            return False
-    return True
-
-
-def assess_session(
-    db: Session,
-    services: Services,
-    tenant_id: str,
-    app_id: str,
-    user: User,
-    methods: tuple[CompletedMethod, ...],
-    meta: RequestMeta,
-) -> Verdict:
-    """The decision for this browser session signing in to `app_id`, as the interactive sign-in makes it
-    (interactive=True), so that a session the sign-in pages just produced always passes here too."""
-    decision = decide_for(db, services, tenant_id, user, app_id=app_id, meta=meta, completed=methods, interactive=True)
-    if decision.is_blocked:
-        return Verdict.BLOCKED
-    return Verdict.ALLOWED if requirements_met(decision, methods) else Verdict.SIGN_IN
 
 
 def check_session(
@@ -299,9 +258,15 @@ def check_session(
         if user is None or not user.account_enabled:
             return SessionCheck(Verdict.SIGN_IN)
         methods = tuple(CompletedMethod.from_json(m) for m in row.methods)
-        verdict = assess_session(
-            db, services, tenant_id, app.app_id, user, methods, replace(meta, device_key=device or meta.device_key)
-        )
+        verdict = session_reuse.assess(
+            db,
+            services,
+            tenant_id,
+            app_id=app.app_id,
+            user=user,
+            methods=methods,
+            meta=replace(meta, device_key=device or meta.device_key),
+        ).verdict
         return SessionCheck(verdict, identity_of(user, methods) if verdict is Verdict.ALLOWED else None)
 
 

@@ -121,6 +121,9 @@ class Completed:
     session_token: str
     user_id: str
     authorize_request: dict[str, Any] | None
+    #: Keep the session cookie after the browser closes (Conditional Access `persistentBrowser: always`);
+    #: otherwise it is a browser-session cookie, as with `never` and when no policy says.
+    persistent: bool = False
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from limen.domain.access.decision import Decision
 from limen.domain.ids import new_id
 from limen.domain.session import CompletedMethod, is_multi_factor
 from limen.domain.signin_log import AuthenticationDetail, SignInError, SignInRecord
@@ -69,9 +71,12 @@ def log_previously_satisfied(
     client_app_used: str,
     interactive: bool,
     error: SignInError = SignInError.SUCCESS,
+    decision: Decision | None = None,
+    device: Mapping[str, object] | None = None,
 ) -> None:
     """Log a sign-in that rode on earlier authentication: single sign-on from the browser session
-    (interactive) or a refresh-token redemption (non-interactive), as Entra logs them.
+    (interactive) or a refresh-token redemption (non-interactive), as Entra logs them, with the
+    `decision` made on it (limen.service.session_reuse).
     """
     detail = AuthenticationDetail(
         "Previously satisfied",
@@ -101,7 +106,10 @@ def log_previously_satisfied(
                 "multiFactorAuthentication" if is_multi_factor(methods) else "singleFactorAuthentication"
             ),
             authentication_details=(detail,),
-            device_detail=device_detail(user_agent),
+            conditional_access_status=decision.conditional_access_status if decision else "notApplied",
+            applied_conditional_access_policies=decision.applied_policies if decision else (),
+            authentication_requirement_policies=decision.requirement_policies if decision else (),
+            device_detail=device_detail(user_agent, device),
         ),
     )
 

@@ -170,7 +170,10 @@ def conclude(step: Step, browser_token: str, state: machine.SignInState) -> Flow
     if step.session_token is not None and state.user_id is not None:
         _finish(step.db, step.services, browser_token, step.resolved, state, step.now)
         return Completed(
-            session_token=step.session_token, user_id=state.user_id, authorize_request=step.authorize_request
+            session_token=step.session_token,
+            user_id=state.user_id,
+            authorize_request=step.authorize_request,
+            persistent=step.decision is not None and step.decision.persistent_browser == "always",
         )
     view = _view(step.db, step.services, browser_token, step.resolved, state, step.notice)
     return replace(view, message=step.message) if step.message else view

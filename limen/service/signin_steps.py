@@ -8,6 +8,7 @@ machine waits for the person again.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,9 +25,9 @@ from limen.domain.methods.base import Rejected
 from limen.domain.session import CompletedMethod
 from limen.domain.signin_log import CLIENT_APP_USED, AuthenticationDetail, SignInError, SignInRecord
 from limen.domain.user_agent import device_detail, platform_of
-from limen.service import access_policies, familiarity, sessions, signin_log
+from limen.service import access_policies, familiarity, sessions, signin_log, user_risk
 from limen.service.context import Services
-from limen.service.devices import device_for_cookie
+from limen.service.devices import device_for_cookie, signed_in_from
 from limen.service.directory import member_of_transitive, role_ids_of
 from limen.service.geo import country_of
 from limen.service.methods import runner
@@ -131,9 +132,12 @@ def drive(step: Step, state: machine.SignInState, event: machine.Event) -> machi
             elif isinstance(effect, machine.LogAttempt):
                 signin_log.append(step.db, step.tenant_id, _record(step, state, effect))
             elif isinstance(effect, machine.RunDecision):
-                next_event = machine.Decided(_decide(step, state))
+                next_event = machine.Decided(decide_step(step, state))
             elif isinstance(effect, machine.StartChallenge):
                 next_event = open_challenge(step, state, effect.method_id)
+            elif isinstance(effect, machine.OfferPasswordChange):
+                user = step.orm.get(User, state.user_id)
+                next_event = machine.PasswordChangeOffered(user is not None and user.password_hash is not None)
             elif isinstance(effect, machine.IssueSession):
                 assert state.user_id is not None
                 step.session_token = sessions.create(
@@ -180,7 +184,7 @@ def open_challenge(step: Step, state: machine.SignInState, method_id: str | None
     return machine.ChallengeStarted(chosen.id, started.challenge_id)
 
 
-def _decide(step: Step, state: machine.SignInState) -> Decision:
+def decide_step(step: Step, state: machine.SignInState) -> Decision:
     assert state.user_id is not None
     account = step.account
     policies = PolicySet(
@@ -222,6 +226,7 @@ def _decide_with(
     interactive: bool,
     completed: tuple[CompletedMethod, ...] = (),
     authorize_request: dict[str, Any] | None = None,
+    reusing_session: bool = False,
 ) -> Decision:
     """Gather the context `decide` needs (only what the policies look at) and decide."""
     groups: set[str] = set()
@@ -251,6 +256,7 @@ def _decide_with(
         registration_required=account.registration_required if account else False,
         registration_started_at=account.registration_started_at if account else None,
         familiar=familiar,
+        reusing_session=reusing_session,
     )
     if policies.has_conditional_access:
         # Facts only Conditional Access looks at: a GeoIP lookup and a User-Agent parse per sign-in.
@@ -260,6 +266,8 @@ def _decide_with(
             platform=platform_of(meta.user_agent),
             country=country_of(meta.ip_address),
             completed=completed,
+            # One indexed query: the user's active risk detections (limen.service.user_risk).
+            user_risk=user_risk.level(orm, tenant_id, user_id, now) if orm is not None else "none",
             authentication_flow="deviceCodeFlow" if (authorize_request or {}).get("device_authorization") else None,
             # A device code flow's browser is not the device signing in: it carries no device.
             device=None
@@ -279,9 +287,13 @@ def decide_for(
     meta: RequestMeta,
     completed: tuple[CompletedMethod, ...] = (),
     interactive: bool,
+    reusing_session: bool = False,
+    authorize_request: dict[str, Any] | None = None,
 ) -> Decision:
-    """The decision for `user` signing in to `app_id`, outside the interactive pages (forward-auth,
-    the password grant, HTTP Basic). A non-interactive sign-in does not start a registration window."""
+    """The decision for `user` signing in to `app_id`, outside the interactive pages (single sign-on,
+    forward-auth, refresh tokens, the password grant, HTTP Basic). `reusing_session`: `completed` was done
+    earlier (a browser session, a refresh token's grant). A non-interactive sign-in does not start a
+    registration window."""
     tenant = db.get(Tenant, tenant_id)
     account = account_of(user, has_registered_method(db, tenant_id, user.id), tenant)
     policies = PolicySet(
@@ -300,6 +312,8 @@ def decide_for(
         now=services.clock.now(),
         interactive=interactive,
         completed=completed,
+        reusing_session=reusing_session,
+        authorize_request=authorize_request,
     )
     if interactive and decision.starts_registration_window:
         _start_registration_window(db, user.id, services.clock.now())
@@ -373,7 +387,11 @@ def _record(step: Step, state: machine.SignInState, effect: machine.LogAttempt) 
             authorize_request=request,
         )
         ca_status, applied = final.conditional_access_status, final.applied_policies
+        # The session controls of the verdict at the end (persistentBrowser) apply to the new session.
+        step.decision = final
+    ca_status, applied = machine.credit_password_change(state, ca_status, applied)
     details = completed_details(state.completed, step.log_details)
+    details.extend(machine.password_change_details(state))
     if step.failed is not None:
         details.append(step.failed)
     return SignInRecord(
@@ -391,10 +409,20 @@ def _record(step: Step, state: machine.SignInState, effect: machine.LogAttempt) 
         is_interactive=True,
         authentication_requirement=effect.authentication_requirement,
         authentication_details=tuple(details),
-        device_detail=device_detail(step.meta.user_agent),
+        device_detail=device_detail(step.meta.user_agent, _registered_device(step, effect.error)),
         authentication_requirement_policies=state.requirement_policies,
         conditional_access_status=ca_status,
         applied_conditional_access_policies=applied,
+    )
+
+
+def _registered_device(step: Step, error: SignInError) -> Mapping[str, object] | None:
+    """The registered device the browser proved it is, for the log row; noted on the device when the
+    sign-in succeeded. Sign-ins without a device cookie (most) cost no query."""
+    if not step.meta.device_secret or (step.authorize_request or {}).get("device_authorization"):
+        return None  # a device code flow's browser is not the device signing in
+    return signed_in_from(
+        step.orm, step.tenant_id, step.meta.device_secret, step.now, succeeded=error is SignInError.SUCCESS
     )
 
 

@@ -16,7 +16,7 @@ from limen.service import conditional_access as ca
 from limen.service.context import Services
 from limen.service.methods import runner
 from limen.store.db import transaction
-from limen.store.models import SignInRow, User
+from limen.store.models import Device, SignInRow, User
 from tests.support.seed import add_user
 from tests.support.signin import password_step, post_form
 
@@ -185,8 +185,8 @@ def test_a_compliant_device_policy_lets_enrolled_compliant_devices_in(
     from tests.integration.test_devices_service import _enrolled
 
     add_user(services)
-    _, secret = _enrolled(services, tenant_id)  # a compliant, Entra-joined laptop
-    _, unmanaged = _enrolled(services, tenant_id, {"displayName": "KIOSK-1", "isCompliant": False})
+    laptop, secret = _enrolled(services, tenant_id)  # a compliant, Entra-joined laptop
+    kiosk, unmanaged = _enrolled(services, tenant_id, {"displayName": "KIOSK-1", "isCompliant": False})
     body = policy("Require a compliant device", controls=["compliantDevice"])
     body["conditions"]["devices"] = {
         "deviceFilter": {"mode": "exclude", "rule": 'device.extensionAttribute1 -eq "Kiosk"'}
@@ -198,3 +198,12 @@ def test_a_compliant_device_policy_lets_enrolled_compliant_devices_in(
             if cookie:
                 browser.cookies.set("limen_device", cookie)
             assert password_step(browser, UPN).status_code == expected, cookie
+    # The log shows which registered device each sign-in came from; the successful one is noted on it.
+    with services.db() as db:
+        logged = [r.device_detail for r in db.scalars(sa.select(SignInRow).order_by(SignInRow.created_at))][-3:]
+        last_seen = {d.id: d.approximate_last_sign_in_at for d in db.scalars(sa.select(Device))}
+    assert logged[0]["deviceId"] == laptop.device_id and logged[0]["isCompliant"] is True
+    assert logged[0]["trustType"] == laptop.trust_type and logged[0]["displayName"] == laptop.display_name
+    assert logged[1]["displayName"] == "KIOSK-1" and logged[1]["isCompliant"] is False
+    assert logged[2]["deviceId"] == ""
+    assert last_seen[laptop.id] == clock.now() - timedelta(seconds=2) and last_seen[kiosk.id] is None

@@ -66,6 +66,9 @@ class SignInContext:
     user_action: str | None = None
     #: The registered device the browser proved it is (limen_device cookie), or None: unregistered.
     device: Mapping[str, object] | None = None
+    #: The sign-in reuses authentication done earlier (single sign-on from a browser session, a refresh
+    #: token): `completed` holds those earlier steps, and a stale sign-in frequency means signing in again.
+    reusing_session: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,11 +125,18 @@ class Decision:
     applied_policies: tuple[dict[str, Any], ...] = ()
     #: Method keys that can meet the required authentication strength (None: any second factor).
     mfa_methods: frozenset[str] | None = None
+    #: Conditional Access `persistentBrowser` of the applicable enabled policies: "always", "never" or None.
+    persistent_browser: str | None = None
 
     @property
     def is_blocked(self) -> bool:
         return self.outcome is Outcome.BLOCK
 
+
+#: The requirement to authenticate again (sign-in frequency), for sign-ins that reuse a session.
+REAUTHENTICATE = "reauthenticate"
+#: The requirement to change the password securely (grant `passwordChange`), after every other one.
+PASSWORD_CHANGE = "passwordChange"  # noqa: S105 - a requirement's name, not a password
 
 #: Entra's documented default: when no policy applies, the sign-in is allowed with what the user did.
 NO_POLICY_DECISION = Decision(outcome=Outcome.ALLOW)
@@ -158,6 +168,7 @@ def decide(context: SignInContext, policies: PolicySet, now: datetime) -> Decisi
         decision,
         conditional_access_status=evaluation.conditional_access_status,
         applied_policies=tuple(evaluation.applied_policies),
+        persistent_browser=evaluation.persistent_browser if decision.reason == "conditionalAccess" else None,
     )
 
 
@@ -254,7 +265,13 @@ def evaluation_context(context: SignInContext) -> EvaluationContext:
 
 
 #: Controls a sign-in can meet by asking the person for something; the others block (for now).
-_ASKABLE = {Control.MFA, Control.AUTHENTICATION_STRENGTH, Control.REGISTER_SECURITY_INFO, Control.REAUTHENTICATE}
+_ASKABLE = {
+    Control.MFA,
+    Control.AUTHENTICATION_STRENGTH,
+    Control.REGISTER_SECURITY_INFO,
+    Control.REAUTHENTICATE,
+    Control.PASSWORD_CHANGE,
+}
 
 
 def _conditional_access(evaluation: Evaluation, context: SignInContext) -> Decision:
@@ -266,22 +283,41 @@ def _conditional_access(evaluation: Evaluation, context: SignInContext) -> Decis
     mfa_methods: frozenset[str] | None = None
     for requirement in evaluation.requirements:
         if requirement.control not in _ASKABLE:
-            # compliantDevice, passwordChange, terms of use...: nothing Limen can ask for in this sign-in yet.
+            # compliantDevice, terms of use...: nothing Limen can ask for in this sign-in yet.
             return Decision(
                 outcome=Outcome.BLOCK, reason="conditionalAccess", error=SignInError.BLOCKED_BY_CONDITIONAL_ACCESS
             )
         if requirement.control is Control.REGISTER_SECURITY_INFO:
             requirements.add("registerSecurityInfo")
-        elif requirement.control is Control.REAUTHENTICATE:
-            # An interactive sign-in has just authenticated; others cannot (they fail like MFA would).
+        elif requirement.control is Control.PASSWORD_CHANGE:
             if not context.is_interactive:
+                # Only the sign-in pages, right after the person proved who they are, can change a
+                # password; the password grant, HTTP Basic and refresh tokens fail closed.
+                return Decision(
+                    outcome=Outcome.BLOCK, reason="conditionalAccess", error=SignInError.BLOCKED_BY_CONDITIONAL_ACCESS
+                )
+            # Single sign-on sends the person to sign in again, where the change is offered after MFA.
+            requirements.add(REAUTHENTICATE if context.reusing_session else PASSWORD_CHANGE)
+        elif requirement.control is Control.REAUTHENTICATE:
+            if context.reusing_session:
+                # Single sign-on or a refresh token past the sign-in frequency: the person signs in again.
+                requirements.add(REAUTHENTICATE)
+            elif not context.is_interactive:
+                # The password grant, HTTP Basic: they cannot re-authenticate, so they fail like MFA would.
                 requirements.add("mfa")
+            # Otherwise an interactive sign-in has just authenticated: nothing more to ask.
         else:
             requirements.add("mfa")
             if requirement.control is Control.AUTHENTICATION_STRENGTH:
                 modes = {part.strip() for combo in requirement.allowed_combinations for part in combo.split(",")}
                 allowed = frozenset(key for key, spec in SPECS.items() if spec.second_factor and spec.mode in modes)
                 mfa_methods = allowed if mfa_methods is None else mfa_methods & allowed
+    if PASSWORD_CHANGE in requirements and "registerSecurityInfo" in requirements:
+        # SPEC.md §4.4: self-remediation needs MFA registered beforehand. Someone at risk who has no
+        # method is blocked: whoever holds the stolen password must not register theirs, then change it.
+        return Decision(
+            outcome=Outcome.BLOCK, reason="conditionalAccess", error=SignInError.BLOCKED_BY_CONDITIONAL_ACCESS
+        )
     return Decision(
         outcome=Outcome.ALLOW,
         requirements=frozenset(requirements),

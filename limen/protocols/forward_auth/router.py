@@ -31,7 +31,6 @@ from limen.crypto.tokens import constant_time_equals, new_secret
 from limen.domain.access.decision import ClientAppType
 from limen.protocols.oidc.errors import OAuthError
 from limen.protocols.oidc.tokens import redeem_code, s256
-from limen.service import sessions
 from limen.service.apps import find_by_app_id
 from limen.service.forward_auth import (
     CALLBACK_PATH,
@@ -39,7 +38,6 @@ from limen.service.forward_auth import (
     Identity,
     Verdict,
     app_cookie_name,
-    assess_session,
     callback_uri_for,
     check_basic,
     check_session,
@@ -53,12 +51,12 @@ from limen.service.forward_auth import (
     seal_state,
     usable_return_url,
 )
-from limen.service.signin import RequestMeta
 from limen.store.db import transaction
 from limen.store.models import Application
-from limen.web.deps import client_ip, get_services, tenant_id_for
-from limen.web.ui.browser import SESSION_COOKIE, browser_token, device_key, ensure_browser_token
+from limen.web.deps import get_services, tenant_id_for
+from limen.web.ui.browser import browser_token, ensure_browser_token, request_meta
 from limen.web.ui.render import page
+from limen.web.ui.router import blocked
 
 log = logging.getLogger("limen.forward_auth")
 
@@ -166,14 +164,6 @@ def _decode_basic(encoded: str) -> tuple[str, str] | None:
     return (username, password) if sep and username else None
 
 
-def _meta(request: Request, client_app_type: ClientAppType) -> RequestMeta:
-    return RequestMeta(
-        ip_address=client_ip(request),
-        user_agent=request.headers.get("user-agent", "")[:512],
-        client_app_type=client_app_type,
-    )
-
-
 @router.api_route("/forward-auth", methods=ANY_METHOD)
 def forward_auth(request: Request) -> Response:
     app = _find_app(request)
@@ -194,12 +184,12 @@ def forward_auth(request: Request) -> Response:
         tenant_id_for(request),
         app,
         request.cookies.get(app_cookie_name(app.app_id)),
-        _meta(request, ClientAppType.BROWSER),
+        request_meta(request, ClientAppType.BROWSER),
     )
     if check.verdict is Verdict.ALLOWED and check.identity is not None:
         return _allowed(check.identity)
     if check.verdict is Verdict.BLOCKED:
-        return _blocked(request)
+        return blocked(request)
     return _challenge(request, app, forwarded, nginx)
 
 
@@ -210,7 +200,7 @@ def _basic(request: Request, app: Application, encoded: str, forwarded: Forwarde
         return basic_challenge(app)
     username, password = credentials
     services = get_services(request)
-    meta = _meta(request, client_app_type_for(forwarded.path))
+    meta = request_meta(request, client_app_type_for(forwarded.path))
     result = check_basic(services, tenant_id_for(request), app, username, password, meta)
     if result.identity is None:
         return basic_challenge(app)
@@ -262,15 +252,6 @@ def _challenge(request: Request, app: Application, forwarded: Forwarded, nginx: 
     return response
 
 
-def _blocked(request: Request) -> Response:
-    return page(
-        request,
-        "error.html",
-        {"title": "Access blocked", "message": "You can't get there from here: your organisation's policy blocks it."},
-        status=403,
-    )
-
-
 def _error(request: Request, title: str, message: str, retry_url: str | None = None) -> Response:
     return page(request, "error.html", {"title": title, "message": message, "retry_url": retry_url}, status=400)
 
@@ -294,17 +275,9 @@ def start(request: Request) -> Response:
         again = RedirectResponse(f"/forward-auth/start?{urlencode({'state': sealed or '', 'b': '1'})}", 303)
         ensure_browser_token(request, again)
         return again
-    meta = replace(_meta(request, ClientAppType.BROWSER), device_key=device_key(request))
+    meta = request_meta(request)
+    # The authorization endpoint decides on any session this browser has (block, step-up, sign in again).
     params = {"client_id": app.app_id, "redirect_uri": callback_uri, "response_type": "code", "scope": "openid"}
-    with transaction(services.db) as db:
-        active = sessions.lookup(db, tenant_id, request.cookies.get(SESSION_COOKIE), services.clock.now())
-        if active is not None:
-            verdict = assess_session(db, services, tenant_id, app.app_id, active.user, active.methods, meta)
-            if verdict is Verdict.BLOCKED:
-                return _blocked(request)
-            if verdict is Verdict.SIGN_IN:
-                # The session does not satisfy this application (MFA, registration): sign in again, fully.
-                params |= {"prompt": "login", "login_hint": active.user.user_principal_name}
     state = seal_state(services, replace(pending, device_key=meta.device_key))
     params |= {"state": state, "code_challenge": s256(pkce_verifier(services, state)), "code_challenge_method": "S256"}
     return RedirectResponse(f"/oauth2/authorize?{urlencode(params)}", 303)

@@ -13,21 +13,31 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from limen.crypto.tokens import constant_time_equals
-from limen.domain.signin_log import CLIENT_APP_USED
 from limen.protocols.oidc import device
 from limen.protocols.oidc.authorize import AuthorizeRequest
-from limen.service import sessions, signin_log
+from limen.service import session_reuse, sessions
 from limen.service import signin as signin_service
 from limen.service.apps import find_by_app_id
+from limen.service.session_reuse import Verdict
+from limen.service.signin import Completed
+from limen.service.signin_resume import start_step_up
 from limen.store.db import transaction
 from limen.store.models import DeviceCode
 from limen.web.deps import client_ip, get_services, tenant_id_for
-from limen.web.ui.browser import SESSION_COOKIE, browser_token, csrf_ok, csrf_token, ensure_browser_token
+from limen.web.ui.browser import (
+    SESSION_COOKIE,
+    browser_token,
+    csrf_ok,
+    csrf_token,
+    ensure_browser_token,
+    request_meta,
+)
 from limen.web.ui.render import page
-from limen.web.ui.router import _BadForm, _form, _refused, expired, forbidden
+from limen.web.ui.router import _BadForm, _form, _refused, blocked, complete, expired, forbidden
 
 router = APIRouter(include_in_schema=False)
 
@@ -126,7 +136,8 @@ def _submit_code(request: Request, form: dict[str, str]) -> Response:
     tenant_id = tenant_id_for(request)
     typed = form.get("user_code", "")[:64]
     session_cookie = request.cookies.get(SESSION_COOKIE, "")
-    upn: str | None = None
+    active: sessions.ActiveSession | None = None
+    reuse: session_reuse.Reuse | None = None
     app_name = ""
     # Committed even when the code is wrong: a wrong code must count towards the limit.
     with transaction(services.db) as db:
@@ -135,19 +146,53 @@ def _submit_code(request: Request, form: dict[str, str]) -> Response:
             app = find_by_app_id(db, tenant_id, found.client_id)
             app_name = app.display_name if app else ""
             active = sessions.lookup(db, tenant_id, session_cookie, services.clock.now())
-            upn = active.user.user_principal_name if active else None
+            if active is not None:
+                reuse = _assess(request, db, found, app_name, active)
     if isinstance(found, device.UserCodeProblem):
         return _code_page(request, browser, user_code=typed[:16], problem=found)
-    if upn is not None:
-        return _confirm_page(request, session_cookie, found.id, "session", app_name, upn)
-    return _start_sign_in(request, browser, found, app_name)
+    if active is None or reuse is None or reuse.verdict is Verdict.SIGN_IN:
+        return _start_sign_in(request, browser, found, app_name)
+    if reuse.verdict is Verdict.BLOCKED:
+        return blocked(request)
+    if reuse.verdict is Verdict.STEP_UP:
+        meta = request_meta(request, device.CLIENT_APP_TYPE)
+        authorize_request = _authorize_request(request, browser, found, app_name).to_json()
+        flow_id, result = start_step_up(services, tenant_id, browser, authorize_request, active, meta)
+        if isinstance(result, Completed):
+            return complete(request, result)
+        return RedirectResponse(f"/signin?flow={flow_id}", status_code=303)
+    return _confirm_page(request, session_cookie, found.id, "session", app_name, active.user.user_principal_name)
 
 
-def _start_sign_in(request: Request, browser: str, row: DeviceCode, app_name: str) -> Response:
-    """Sign in through the ordinary flow, for the device's application, and come back to confirm."""
-    services = get_services(request)
+def _assess(
+    request: Request,
+    db: Session,
+    row: DeviceCode,
+    app_name: str,
+    active: sessions.ActiveSession,
+    *,
+    approving: bool = False,
+) -> session_reuse.Reuse:
+    """The decision on approving the device with this browser session: a sign-in to the device's
+    application by the device code flow (Conditional Access `authenticationFlows`). Logged when blocked,
+    and when `approving` with the session: an interactive single sign-on to the device's application."""
+    return session_reuse.assess_session(
+        db,
+        get_services(request),
+        tenant_id_for(request),
+        active,
+        app_id=row.client_id,
+        app_display_name=app_name,
+        meta=request_meta(request, device.CLIENT_APP_TYPE),
+        authorize_request={"client_id": row.client_id, "device_authorization": row.id},
+        logged=lambda verdict: verdict is Verdict.BLOCKED or (approving and verdict is Verdict.ALLOWED),
+    )
+
+
+def _authorize_request(request: Request, browser: str, row: DeviceCode, app_name: str) -> AuthorizeRequest:
+    """The sign-in flow's request for the device's application, returning to the confirmation page."""
     back = "/device/confirm?" + urlencode({"id": row.id, "check": _return_check(request, row.id, browser)})
-    authorize_request = AuthorizeRequest(
+    return AuthorizeRequest(
         client_id=row.client_id,
         app_display_name=app_name,
         redirect_uri=back,
@@ -162,6 +207,12 @@ def _start_sign_in(request: Request, browser: str, row: DeviceCode, app_name: st
         client_app_type=device.CLIENT_APP_TYPE.value,
         device_authorization=row.id,
     )
+
+
+def _start_sign_in(request: Request, browser: str, row: DeviceCode, app_name: str) -> Response:
+    """Sign in through the ordinary flow, for the device's application, and come back to confirm."""
+    services = get_services(request)
+    authorize_request = _authorize_request(request, browser, row, app_name)
     flow_id = signin_service.start_flow(services, tenant_id_for(request), browser, authorize_request.to_json())
     return RedirectResponse(f"/signin?flow={flow_id}", status_code=303)
 
@@ -219,38 +270,27 @@ def _submit_confirmation(request: Request, form: dict[str, str]) -> Response:
             return expired(request)
         app = find_by_app_id(db, tenant_id, row.client_id)
         app_name = app.display_name if app else ""
+        if decision == "approve":
+            # Decided again at the moment of approval: the confirmation page may have sat open while
+            # a policy changed, and a session approval is a sign-in to the device's application.
+            # (After a sign-in through the flow, that sign-in's own row is the record of it.)
+            reuse = _assess(request, db, row, app_name, active, approving=via == "session")
+            if reuse.verdict is Verdict.BLOCKED:
+                return blocked(request)
+            if reuse.verdict is not Verdict.ALLOWED:
+                decision = "other"  # sign in (again) through the flow, which asks for what is missing
         if decision != "other":
-            approve = decision == "approve"
             decided = device.decide(
                 db,
                 services,
                 row,
-                approve=approve,
+                approve=decision == "approve",
                 user_id=active.user.id,
                 session_id=active.row.id,
                 methods=active.methods,
             )
             if not decided:
                 return _gone(request)
-            if approve and via == "session":
-                # Approved on the strength of the browser session: an interactive single sign-on to the
-                # device's application, logged as /authorize logs one. (After a sign-in through the flow,
-                # that sign-in's own row is the record.)
-                signin_log.log_previously_satisfied(
-                    db,
-                    tenant_id,
-                    now=now,
-                    user_id=active.user.id,
-                    user_principal_name=active.user.user_principal_name,
-                    user_display_name=active.user.display_name,
-                    app_id=row.client_id,
-                    app_display_name=app_name,
-                    methods=active.methods,
-                    ip_address=client_ip(request),
-                    user_agent=request.headers.get("user-agent", "")[:512],
-                    client_app_used=CLIENT_APP_USED[device.CLIENT_APP_TYPE.value],
-                    interactive=True,
-                )
     if decision == "other":
         placeholder = Response()
         browser = ensure_browser_token(request, placeholder)

@@ -39,7 +39,11 @@ _FIRST_FACTOR_FAILURES = (
     SignInError.USER_DISABLED,
 )
 #: The person could pass these interactively; the client should send them to the authorization endpoint.
-_NEEDS_INTERACTION = (SignInError.STRONG_AUTH_REQUIRED, SignInError.STRONG_AUTH_ENROLLMENT_REQUIRED)
+_NEEDS_INTERACTION = (
+    SignInError.STRONG_AUTH_REQUIRED,
+    SignInError.STRONG_AUTH_ENROLLMENT_REQUIRED,
+    SignInError.BAD_TOKEN_DUE_TO_SIGN_IN_FREQUENCY,
+)
 
 
 def password_grant(
@@ -119,10 +123,11 @@ def password_grant(
             )
             return token_response(db, services, tenant_id, app, grant)
     # Raised after the transaction: the log row of a refused attempt must be committed.
-    raise _refusal(error)
+    raise refusal(error)
 
 
-def _refusal(error: SignInError) -> OAuthError:
+def refusal(error: SignInError) -> OAuthError:
+    """The token endpoint's answer to a refused sign-in, with Entra's AADSTS number."""
     if error in _FIRST_FACTOR_FAILURES:
         # One answer for an unknown user, a wrong password and a disabled account: nothing to enumerate.
         error = SignInError.INVALID_USERNAME_OR_PASSWORD

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -12,12 +13,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from limen.domain.access.decision import ClientAppType
 from limen.domain.session import CompletedMethod
 from limen.domain.signin_log import CLIENT_APP_USED, SignInError
 from limen.protocols.oidc import device, device_pages, jwt
 from limen.protocols.oidc.authorize import AuthorizeRequest, client_app_type_for, parse_authorize_request
 from limen.protocols.oidc.errors import OAuthError
-from limen.protocols.oidc.password_grant import CLIENT_APP_TYPE, PASSWORD_GRANT, password_grant
+from limen.protocols.oidc.password_grant import CLIENT_APP_TYPE, PASSWORD_GRANT, password_grant, refusal
 from limen.protocols.oidc.redirects import error_redirect, success_redirect, with_query
 from limen.protocols.oidc.scopes import SUPPORTED_SCOPES, checked_scope, profile_claims
 from limen.protocols.oidc.tokens import (
@@ -27,16 +29,28 @@ from limen.protocols.oidc.tokens import (
     redeem_refresh_token,
     revoke_family,
     token_response,
+    unspend_refresh_token,
 )
-from limen.service import sessions, signin_log
+from limen.service import session_reuse, sessions, signin_log
 from limen.service import signin as signin_service
 from limen.service.apps import all_redirect_uris, find_by_app_id, verify_client_secret
 from limen.service.keys import ALGORITHM, jwks
+from limen.service.session_reuse import Verdict
+from limen.service.signin import Completed
+from limen.service.signin_resume import start_step_up
 from limen.store.db import transaction
 from limen.store.models import Application, User
 from limen.web.deps import client_ip, get_services, tenant_id_for
-from limen.web.ui.browser import SESSION_COOKIE, clear_cookie, csrf_ok, csrf_token, ensure_browser_token
+from limen.web.ui.browser import (
+    SESSION_COOKIE,
+    clear_cookie,
+    csrf_ok,
+    csrf_token,
+    ensure_browser_token,
+    request_meta,
+)
 from limen.web.ui.render import page
+from limen.web.ui.router import blocked, complete
 
 router = APIRouter(tags=["OpenID Connect"])
 
@@ -142,12 +156,12 @@ def _authorize_sync(request: Request, params: dict[str, list[str]]) -> Response:
     if active is not None and auth.max_age is not None and active.row.auth_time + timedelta(seconds=auth.max_age) < now:
         active = None
     if active is not None and auth.prompt != "login":
-        location = success_redirect(
-            services, tenant_id, auth, user_id=active.user.id, session_id=active.row.id, methods=active.methods
-        )
-        _log_browser_sso(request, auth, active.user, active.methods, SignInError.SUCCESS)
-        return RedirectResponse(location, status_code=303)
-    if auth.prompt == "none":
+        answer = _single_sign_on(request, auth, active)
+        if answer is not None:
+            return answer
+        # The session's authentication is too old for a policy's sign-in frequency: sign in again.
+        auth = replace(auth, login_hint=auth.login_hint or active.user.user_principal_name)
+    elif auth.prompt == "none":
         _log_browser_sso(request, auth, None, (), SignInError.SESSION_NOT_SUFFICIENT)
         return RedirectResponse(
             error_redirect(services, auth, "login_required", "The user is not signed in."), status_code=303
@@ -157,6 +171,55 @@ def _authorize_sync(request: Request, params: dict[str, list[str]]) -> Response:
     flow_id = signin_service.start_flow(services, tenant_id, browser, auth.to_json())
     response.headers["location"] = f"/signin?flow={flow_id}"
     return response
+
+
+#: The OAuth error (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6) of a `prompt=none` request the session cannot serve.
+_PROMPT_NONE_ERRORS = {
+    Verdict.BLOCKED: ("access_denied", "Access has been blocked by Conditional Access policies."),
+    Verdict.STEP_UP: ("interaction_required", "The application requires more than this session provides."),
+    Verdict.SIGN_IN: ("login_required", "The session is too old for this application: sign in again."),
+}
+
+
+def _single_sign_on(request: Request, auth: AuthorizeRequest, active: sessions.ActiveSession) -> Response | None:
+    """Sign in to the application with the browser session, decided as any sign-in to it is (block,
+    step-up, sign in again). None: the caller starts a fresh sign-in."""
+    services = get_services(request)
+    tenant_id = tenant_id_for(request)
+    meta = request_meta(request, ClientAppType(auth.client_app_type))
+    methods = active.methods
+    with transaction(services.db) as db:
+        reuse = session_reuse.assess_session(
+            db,
+            services,
+            tenant_id,
+            active,
+            app_id=auth.client_id,
+            app_display_name=auth.app_display_name,
+            meta=meta,
+            authorize_request=auth.to_json(),
+            logged=lambda verdict: verdict in (Verdict.ALLOWED, Verdict.BLOCKED) or auth.prompt == "none",
+        )
+    if reuse.verdict is Verdict.ALLOWED:
+        location = success_redirect(
+            services, tenant_id, auth, user_id=active.user.id, session_id=active.row.id, methods=methods
+        )
+        return RedirectResponse(location, status_code=303)
+    if auth.prompt == "none":
+        error, description = _PROMPT_NONE_ERRORS[reuse.verdict]
+        return RedirectResponse(error_redirect(services, auth, error, description), status_code=303)
+    if reuse.verdict is Verdict.BLOCKED:
+        return blocked(request)
+    if reuse.verdict is Verdict.STEP_UP:
+        response = RedirectResponse("/signin", status_code=303)
+        browser = ensure_browser_token(request, response)
+        flow_id, result = start_step_up(services, tenant_id, browser, auth.to_json(), active, meta)
+        if isinstance(result, Completed):
+            # The decision changed between the two looks (a policy edit): the session was enough.
+            return complete(request, result)
+        response.headers["location"] = f"/signin?flow={flow_id}"
+        return response
+    return None
 
 
 def _log_browser_sso(
@@ -195,6 +258,7 @@ def _log_refresh(
     user_id: str,
     grant: Grant | None,
     error: SignInError,
+    reuse: session_reuse.Reuse | None = None,
 ) -> None:
     """A refresh-token redemption is a non-interactive sign-in (Entra logs these separately).
 
@@ -220,6 +284,24 @@ def _log_refresh(
         client_app_used=CLIENT_APP_USED[client_app_type],
         interactive=False,
         error=error,
+        decision=reuse.decision if reuse else None,
+    )
+
+
+def _assess_refresh(request: Request, db: Any, app: Application, grant: Grant) -> session_reuse.Reuse:
+    """Conditional Access on a refresh-token redemption, as Entra evaluates it on every token request:
+    non-interactive, with the methods of the sign-in that started the token family."""
+    assert grant.user is not None
+    client_app_type = ClientAppType(grant.client_app_type or client_app_type_for(app).value)
+    return session_reuse.assess(
+        db,
+        get_services(request),
+        tenant_id_for(request),
+        app_id=app.app_id,
+        user=grant.user,
+        methods=grant.methods,
+        meta=request_meta(request, client_app_type),
+        interactive=False,
     )
 
 
@@ -352,6 +434,7 @@ def _token_sync(request: Request, form: dict[str, str]) -> Response:
         return _device_code_sync(request, form)
     services = get_services(request)
     tenant_id = tenant_id_for(request)
+    refused: OAuthError | None = None
     try:
         with transaction(services.db) as db:
             app = _authenticate_client(request, db, tenant_id, form)
@@ -361,7 +444,12 @@ def _token_sync(request: Request, form: dict[str, str]) -> Response:
             elif grant_type == "refresh_token":
                 grant = redeem_refresh_token(db, services, app, form)
                 assert grant.user is not None
-                _log_refresh(request, db, app, grant.user, grant.user.id, grant, SignInError.SUCCESS)
+                reuse = _assess_refresh(request, db, app, grant)
+                _log_refresh(request, db, app, grant.user, grant.user.id, grant, session_reuse.error_of(reuse), reuse)
+                if reuse.verdict is not Verdict.ALLOWED:
+                    # Committed with its log row; the token stays as it was (see unspend_refresh_token).
+                    unspend_refresh_token(db, form)
+                    refused = refusal(session_reuse.error_of(reuse))
             elif grant_type == "client_credentials":
                 if app.is_public_client:
                     raise OAuthError("unauthorized_client", "Public clients cannot use client_credentials.")
@@ -373,7 +461,10 @@ def _token_sync(request: Request, form: dict[str, str]) -> Response:
                 raise OAuthError("invalid_request", "The 'grant_type' parameter is missing.")
             else:
                 raise OAuthError("unsupported_grant_type", f"Grant type {grant_type[:60]!r} is not supported.")
-            body = token_response(db, services, tenant_id, app, grant)
+            if refused is None:
+                body = token_response(db, services, tenant_id, app, grant)
+        if refused is not None:
+            raise refused
     except TokenReuse as exc:
         with transaction(services.db) as db:
             revoke_family(db, exc.family_id, services.clock.now())
@@ -414,11 +505,7 @@ def _password_grant_sync(request: Request, form: dict[str, str]) -> Response:
     try:
         with services.db() as db:
             app = _authenticate_client(request, db, tenant_id, form)
-        meta = signin_service.RequestMeta(
-            ip_address=client_ip(request),
-            user_agent=request.headers.get("user-agent", "")[:512],
-            client_app_type=CLIENT_APP_TYPE,
-        )
+        meta = request_meta(request, CLIENT_APP_TYPE)
         body = password_grant(services, tenant_id, app, form, meta)
     except OAuthError as exc:
         return _oauth_error(exc)

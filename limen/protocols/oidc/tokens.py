@@ -192,6 +192,17 @@ def redeem_refresh_token(db: Session, services: Services, app: Application, form
     )
 
 
+def unspend_refresh_token(db: Session, form: dict[str, str]) -> None:
+    """Undo the redemption of a refresh token whose sign-in was refused (Conditional Access): the
+    client keeps it and may present it again, e.g. from an allowed network, rather than reuse
+    detection revoking its family."""
+    db.execute(
+        sa.update(RefreshToken)
+        .where(RefreshToken.id == secret_hash(form.get("refresh_token") or ""))
+        .values(used_at=None)
+    )
+
+
 def _rows_changed(db: Session, statement: sa.Update) -> int:
     # An UPDATE yields a CursorResult; Session.execute is typed as the generic Result, without rowcount.
     return cast("CursorResult[Any]", db.execute(statement)).rowcount

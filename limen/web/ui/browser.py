@@ -12,7 +12,9 @@ from __future__ import annotations
 from fastapi import Request, Response
 
 from limen.crypto.tokens import constant_time_equals, keyed_digest, new_secret
-from limen.web.deps import get_services
+from limen.domain.access.decision import ClientAppType
+from limen.service.signin import RequestMeta
+from limen.web.deps import client_ip, get_services
 
 BROWSER_COOKIE = "limen_browser"
 SESSION_COOKIE = "limen_session"
@@ -67,3 +69,15 @@ def device_key(request: Request) -> str:
     browser cookie, so the stored value is useless for forging the cookie."""
     token = browser_token(request)
     return keyed_digest(str(get_services(request).settings.secret_key), "device", token) if token else ""
+
+
+def request_meta(request: Request, client_app_type: ClientAppType = ClientAppType.BROWSER) -> RequestMeta:
+    """The request's facts for the sign-in decision and log: address, user agent, which browser
+    (device key) and which registered device (its cookie) this is."""
+    return RequestMeta(
+        ip_address=client_ip(request),
+        user_agent=request.headers.get("user-agent", "")[:512],
+        client_app_type=client_app_type,
+        device_key=device_key(request),
+        device_secret=request.cookies.get(DEVICE_COOKIE, "")[:128],
+    )

@@ -15,21 +15,21 @@ from limen.protocols.oidc.authorize import AuthorizeRequest
 from limen.protocols.oidc.redirects import success_redirect
 from limen.service import sessions
 from limen.service import signin as signin_service
-from limen.service.signin import Completed, FlowView, RequestMeta
+from limen.service.directory_users import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from limen.service.signin import Completed, FlowView
 from limen.service.signin_handles import needs_db
 from limen.service.signin_mfa import page_data
 from limen.service.signin_password import submit_password
 from limen.store.db import transaction
-from limen.web.deps import client_ip, get_services, tenant_id_for
+from limen.web.deps import get_services, tenant_id_for
 from limen.web.ui.browser import (
-    DEVICE_COOKIE,
     SESSION_COOKIE,
     browser_token,
     clear_cookie,
     csrf_ok,
     csrf_token,
-    device_key,
     ensure_browser_token,
+    request_meta,
     set_cookie,
 )
 from limen.web.ui.render import SECURITY_HEADERS, page
@@ -94,6 +94,12 @@ def forbidden(request: Request) -> Response:
     )
 
 
+def blocked(request: Request) -> Response:
+    """A sign-in that reuses a session (single sign-on, forward-auth, a device approval) and is blocked:
+    as in Entra, the person sees why here and the application gets no answer to act on."""
+    return page(request, "error.html", {"title": "Access blocked", "message": NOTICES[Notice.BLOCKED]}, status=403)
+
+
 #: Stages whose page needs more than the flow (the user's methods): render them in a worker thread.
 STEP_STAGES = (Stage.SATISFY, Stage.REGISTER)
 
@@ -101,6 +107,20 @@ STEP_STAGES = (Stage.SATISFY, Stage.REGISTER)
 def render_flow(request: Request, view: FlowView, browser: str, *, login_hint: str = "") -> Response:
     if view.state.stage in STEP_STAGES:
         return render_step(request, view, browser)
+    if view.state.stage is Stage.CHANGE_PASSWORD:
+        return page(
+            request,
+            "signin_password_change.html",
+            {
+                "flow_id": view.flow_id,
+                "csrf": csrf_token(request, view.flow_id, browser),
+                "app_name": view.app_display_name,
+                "username": view.state.username,
+                "min_length": MIN_PASSWORD_LENGTH,
+                "max_length": MAX_PASSWORD_LENGTH,
+                "notice_text": view.message,
+            },
+        )
     if view.state.stage is Stage.PASSKEY:
         return page(
             request,
@@ -250,12 +270,7 @@ def _password(request: Request, form: dict[str, str]) -> Response:
     assert browser is not None
     services = get_services(request)
     tenant_id = tenant_id_for(request)
-    meta = RequestMeta(
-        ip_address=client_ip(request),
-        user_agent=request.headers.get("user-agent", "")[:512],
-        device_key=device_key(request),
-        device_secret=request.cookies.get(DEVICE_COOKIE, "")[:128],
-    )
+    meta = request_meta(request)
     secret = form.get("password", "")[:1024]
     result = submit_password(services, tenant_id, flow, browser, secret, meta)
     if result is None:
@@ -291,7 +306,8 @@ def complete(request: Request, result: Completed) -> Response:
             methods=active.methods,
         )
     response = RedirectResponse(location, status_code=303)
-    set_cookie(request, response, SESSION_COOKIE, result.session_token)
+    lifetime = get_services(request).settings.session_lifetime_hours * 3600
+    set_cookie(request, response, SESSION_COOKIE, result.session_token, max_age=lifetime if result.persistent else None)
     return response
 
 

@@ -17,10 +17,9 @@ from limen.service.methods import runner
 from limen.service.signin_mfa import addable_kinds
 from limen.store.db import transaction
 from limen.web.deps import get_services, tenant_id_for
-from limen.web.ui.browser import SESSION_COOKIE, csrf_ok, csrf_token
+from limen.web.ui.browser import SESSION_COOKIE, csrf_ok, csrf_token, request_meta
 from limen.web.ui.render import page
 from limen.web.ui.router import _BadForm, _form, _refused, forbidden
-from limen.web.ui.signin_steps import request_meta
 
 router = APIRouter(include_in_schema=False)
 SCOPE = "security-info"

@@ -13,25 +13,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from limen.service import signin_mfa, signin_passkey, signin_tap
+from limen.service import signin_mfa, signin_passkey, signin_password_change, signin_tap
 from limen.service.context import Services
 from limen.service.signin import Completed, FlowView, RequestMeta
-from limen.web.deps import client_ip, get_services, tenant_id_for
-from limen.web.ui.browser import DEVICE_COOKIE, browser_token, csrf_ok, device_key
+from limen.web.deps import get_services, tenant_id_for
+from limen.web.ui.browser import browser_token, csrf_ok, request_meta
 from limen.web.ui.router import _BadForm, _form, _refused, complete, expired, forbidden, render_flow
 
 StepResult = FlowView | Completed | None
 #: (services, tenant id, flow handle, browser token, form, request meta) -> the flow's next page.
 UseCase = Callable[[Services, str, str, str, Mapping[str, str], RequestMeta], StepResult]
-
-
-def request_meta(request: Request) -> RequestMeta:
-    return RequestMeta(
-        ip_address=client_ip(request),
-        user_agent=request.headers.get("user-agent", "")[:512],
-        device_key=device_key(request),
-        device_secret=request.cookies.get(DEVICE_COOKIE, "")[:128],
-    )
 
 
 def flow_step(use_case: UseCase) -> Callable[[Request], object]:
@@ -88,6 +79,10 @@ def _tap(s: Services, t: str, f: str, b: str, form: Mapping[str, str], m: Reques
     return signin_tap.submit_tap(s, t, f, b, form.get("tap", "")[:256], m)
 
 
+def _password_change(s: Services, t: str, f: str, b: str, form: Mapping[str, str], m: RequestMeta) -> StepResult:
+    return signin_password_change.change_password(s, t, f, b, form, m)
+
+
 def _passkey_start(s: Services, t: str, f: str, b: str, form: Mapping[str, str], m: RequestMeta) -> StepResult:
     return signin_passkey.start(s, t, f, b, m)
 
@@ -106,4 +101,5 @@ routes = [
     Route("/signin/register/finish", flow_step(_register_finish), methods=["POST"], include_in_schema=False),
     Route("/signin/register/other", flow_step(_register_other), methods=["POST"], include_in_schema=False),
     Route("/signin/register/skip", flow_step(_register_skip), methods=["POST"], include_in_schema=False),
+    Route("/signin/password/change", flow_step(_password_change), methods=["POST"], include_in_schema=False),
 ]

@@ -1,0 +1,55 @@
+"""Step-up: a signed-in person whose session does not meet an application's requirements adds to it.
+
+When single sign-on finds that the browser session lacks something the sign-in pages can provide
+(MFA, a method of the required authentication strength, registering security info), the person is
+not asked for their password again, as in Entra: a sign-in flow starts for them with the session's
+completed methods, goes straight to the decision, and continues at the step it needs. Completing it
+issues a new session with the old and new methods (limen.service.session_reuse decides when).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from limen.domain import signin as machine
+from limen.domain.ids import new_id
+from limen.service.context import Services
+from limen.service.methods.store import has_registered_method
+from limen.service.sessions import ActiveSession
+from limen.service.signin import Completed, FlowView, RequestMeta, _insert_row, _resolve_stored
+from limen.service.signin_handles import Handle
+from limen.service.signin_password import conclude
+from limen.service.signin_steps import Step, account_of, decide_step, drive
+from limen.store.models import Tenant
+
+
+def start_step_up(
+    services: Services,
+    tenant_id: str,
+    browser_token: str,
+    authorize_request: dict[str, Any],
+    session: ActiveSession,
+    meta: RequestMeta,
+) -> tuple[str, FlowView | Completed]:
+    """Start a flow for the session's user at the decision; return its id and where it stands
+    (a page to show, or, when the session turned out to be enough after all, the completed sign-in)."""
+    now = services.clock.now()
+    expires = int((now + timedelta(minutes=services.settings.signin_flow_minutes)).timestamp())
+    handle = Handle(new_id(), tenant_id, expires, stored=True, state=None)
+    user = session.user
+    state = machine.SignInState(
+        stage=machine.Stage.DECIDE,
+        username=user.user_principal_name,
+        user_id=user.id,
+        completed=session.methods,
+    )
+    with services.engine.begin() as db:
+        _insert_row(db, services, handle, browser_token, state, authorize_request)
+        resolved = _resolve_stored(db, services, tenant_id, handle, browser_token)
+        assert resolved is not None
+        step = Step(db, services, tenant_id, resolved, meta, now, None)
+        tenant = step.orm.get(Tenant, tenant_id)
+        step.account = account_of(user, has_registered_method(step.orm, tenant_id, user.id), tenant)
+        state = drive(step, state, machine.Decided(decide_step(step, state)))
+        return handle.flow_id, conclude(step, browser_token, state)

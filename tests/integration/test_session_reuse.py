@@ -1,0 +1,277 @@
+"""Conditional Access on sign-ins that reuse earlier authentication: single sign-on at /authorize, the
+device code confirmation, refresh tokens; and the session controls signInFrequency and persistentBrowser."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pyotp
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from limen.domain.clock import FrozenClock
+from limen.domain.methods import SPECS
+from limen.service import conditional_access as ca
+from limen.service.context import Services
+from limen.store.db import transaction
+from limen.store.models import SignInRow
+from tests.integration.test_conditional_access_enforcement import UPN, add_policy, register_totp
+from tests.integration.test_oidc_device_code import enter_code, start
+from tests.support.forms import form_with
+from tests.support.oidc import (
+    authorize,
+    authorize_params,
+    decode,
+    new_pkce,
+    obtain_code,
+    query_of,
+    redeem,
+    refresh,
+    tokens_for,
+)
+from tests.support.seed import DEFAULT_PASSWORD, Client, add_client, add_user
+from tests.support.signin import password_step, post_form
+
+
+@pytest.fixture
+def portal(services: Services) -> Client:
+    return add_client(services, "http://127.0.0.1:9999/callback", name="Contoso Portal")
+
+
+@pytest.fixture
+def payroll(services: Services) -> Client:
+    return add_client(services, "http://127.0.0.1:9998/callback", name="Payroll")
+
+
+def for_app(app: Client, name: str, **controls: Any) -> dict[str, Any]:
+    """An enabled policy for everyone signing in to `app`, with the given grant and session controls."""
+    return {
+        "displayName": name,
+        "state": "enabled",
+        "conditions": {
+            "users": {"includeUsers": ["All"]},
+            "applications": {"includeApplications": [app.app_id]},
+            "clientAppTypes": ["all"],
+        },
+        "grantControls": controls.get("grant"),
+        "sessionControls": controls.get("session"),
+    }
+
+
+def mfa() -> dict[str, Any]:
+    return {"operator": "OR", "builtInControls": ["mfa"]}
+
+
+def block() -> dict[str, Any]:
+    return {"operator": "OR", "builtInControls": ["block"]}
+
+
+def every(hours: int) -> dict[str, Any]:
+    return {"signInFrequency": {"isEnabled": True, "type": "hours", "value": hours, "frequencyInterval": "timeBased"}}
+
+
+def rows(services: Services, app: Client) -> list[SignInRow]:
+    with services.db() as db:
+        return list(
+            db.scalars(sa.select(SignInRow).where(SignInRow.app_id == app.app_id).order_by(SignInRow.created_at))
+        )
+
+
+def test_single_sign_on_steps_up_to_mfa_without_the_password_again(
+    client: TestClient, services: Services, tenant_id: str, clock: FrozenClock, portal: Client, payroll: Client
+) -> None:
+    add_user(services)
+    secret = register_totp(services, tenant_id, clock)
+    policy_id = add_policy(services, tenant_id, for_app(payroll, "MFA for Payroll", grant=mfa()))
+    clock.advance(timedelta(seconds=30))
+    obtain_code(client, portal, UPN)  # a password is enough for the portal
+
+    pkce = new_pkce()
+    params = authorize_params(payroll, pkce)
+    response = authorize(client, params)
+    assert response.status_code == 303 and response.headers["location"].startswith("/signin?flow=")
+    page = client.get(response.headers["location"])
+    assert page.status_code == 200 and "Verify your identity" in page.text
+    assert 'name="password"' not in page.text
+    done = post_form(client, page.text, "/signin/mfa", code=pyotp.TOTP(secret).at(clock.now()))
+    assert done.status_code == 303 and done.headers["location"].startswith(payroll.redirect_uri)
+    tokens = redeem(client, payroll, query_of(done.headers["location"])["code"], pkce).json()
+    claims = decode(client, tokens["id_token"]).claims
+    assert set(claims["amr"]) >= {"pwd", "otp", "mfa"}
+    [step_up] = rows(services, payroll)
+    assert step_up.error_code == 0 and step_up.conditional_access_status == "success"
+    # One row for the step-up: the password from the session, then the code just entered.
+    methods = [d["authenticationMethod"] for d in step_up.authentication_details]
+    assert methods == [SPECS["password"].log_name, SPECS["softwareOath"].log_name]
+
+    # The session now has MFA: the next visit to Payroll is single sign-on, decided and logged as such.
+    clock.advance(timedelta(minutes=5))
+    again = authorize(client, authorize_params(payroll, new_pkce()))
+    assert again.status_code == 303 and again.headers["location"].startswith(payroll.redirect_uri)
+    sso = rows(services, payroll)[-1]
+    assert sso.error_code == 0 and "Previously satisfied" in str(sso.authentication_details)
+    assert sso.conditional_access_status == "success"
+    assert {p["id"]: p["result"] for p in sso.applied_conditional_access_policies}[policy_id] == "success"
+
+
+def test_single_sign_on_to_a_blocked_application_is_refused_and_logged(
+    client: TestClient, services: Services, tenant_id: str, portal: Client, payroll: Client
+) -> None:
+    add_user(services)
+    obtain_code(client, portal, UPN)
+    add_policy(services, tenant_id, for_app(payroll, "Block Payroll", grant=block()))
+    response = authorize(client, authorize_params(payroll))
+    assert response.status_code == 403 and "blocks this sign-in" in response.text
+    [row] = rows(services, payroll)
+    assert row.error_code == 53003 and row.conditional_access_status == "failure" and row.is_interactive
+    # prompt=none: the application hears access_denied at its redirect URI.
+    silent = authorize(client, authorize_params(payroll, prompt="none"))
+    assert silent.status_code == 303 and query_of(silent.headers["location"])["error"] == "access_denied"
+    # The portal, which no policy blocks, is still single sign-on.
+    assert authorize(client, authorize_params(portal)).headers["location"].startswith(portal.redirect_uri)
+
+
+def test_sign_in_frequency_asks_for_a_new_sign_in_once_the_session_is_too_old(
+    client: TestClient, services: Services, tenant_id: str, clock: FrozenClock, portal: Client, payroll: Client
+) -> None:
+    add_user(services)
+    add_policy(services, tenant_id, for_app(payroll, "Payroll every hour", session=every(1)))
+    obtain_code(client, payroll, UPN)
+    clock.advance(timedelta(minutes=50))
+    assert authorize(client, authorize_params(payroll)).headers["location"].startswith(payroll.redirect_uri)
+
+    clock.advance(timedelta(minutes=20))  # 70 minutes after the password
+    silent = authorize(client, authorize_params(payroll, prompt="none"))
+    assert query_of(silent.headers["location"])["error"] == "login_required"
+    assert rows(services, payroll)[-1].error_code == 70043
+    response = authorize(client, authorize_params(payroll))
+    assert response.status_code == 303 and response.headers["location"].startswith("/signin?flow=")
+    page = client.get(response.headers["location"])
+    assert UPN in page.text  # the username is filled in; the password is asked again
+    # Other applications keep single sign-on: the frequency is Payroll's.
+    assert authorize(client, authorize_params(portal)).headers["location"].startswith(portal.redirect_uri)
+    # Signing in again resets the clock.
+    identify = form_with(page.text, "/signin/identify")
+    page = client.post("/signin/identify", data={**identify.fields, "username": UPN})
+    done = post_form(client, page.text, "/signin/password", password=DEFAULT_PASSWORD)
+    assert done.status_code == 303 and done.headers["location"].startswith(payroll.redirect_uri)
+    clock.advance(timedelta(minutes=50))
+    assert authorize(client, authorize_params(payroll)).headers["location"].startswith(payroll.redirect_uri)
+
+
+def test_refresh_tokens_are_decided_again_and_a_block_keeps_the_token(
+    client: TestClient, services: Services, tenant_id: str, clock: FrozenClock, payroll: Client
+) -> None:
+    add_user(services)
+    tokens = tokens_for(client, payroll, UPN)
+    policy_id = add_policy(services, tenant_id, for_app(payroll, "Block Payroll", grant=block()))
+    refused = refresh(client, payroll, tokens["refresh_token"])
+    assert refused.status_code == 400
+    body = refused.json()
+    assert body["error"] == "invalid_grant" and body["error_codes"] == [53003]
+    row = rows(services, payroll)[-1]
+    assert row.error_code == 53003 and not row.is_interactive and row.conditional_access_status == "failure"
+    # The token was not spent: once the policy is off, the same token works (no reuse alarm).
+    with transaction(services.db) as db:
+        ca.update_policy(db, tenant_id, policy_id, {"state": "disabled"}, clock.now())
+    again = refresh(client, payroll, tokens["refresh_token"])
+    assert again.status_code == 200, again.text
+    assert rows(services, payroll)[-1].error_code == 0
+
+
+def test_refresh_tokens_past_the_sign_in_frequency_need_an_interactive_sign_in(
+    client: TestClient, services: Services, tenant_id: str, clock: FrozenClock, payroll: Client
+) -> None:
+    add_user(services)
+    add_policy(services, tenant_id, for_app(payroll, "Payroll every hour", session=every(1)))
+    tokens = tokens_for(client, payroll, UPN)
+    clock.advance(timedelta(minutes=30))
+    fresh = refresh(client, payroll, tokens["refresh_token"])
+    assert fresh.status_code == 200
+    clock.advance(timedelta(minutes=45))
+    stale = refresh(client, payroll, fresh.json()["refresh_token"])
+    assert stale.status_code == 400
+    assert stale.json()["error"] == "interaction_required" and stale.json()["error_codes"] == [70043]
+
+
+def test_refresh_tokens_of_a_password_only_sign_in_stop_when_the_application_needs_mfa(
+    client: TestClient, services: Services, tenant_id: str, clock: FrozenClock, payroll: Client
+) -> None:
+    add_user(services)
+    tokens = tokens_for(client, payroll, UPN)
+    register_totp(services, tenant_id, clock)
+    add_policy(services, tenant_id, for_app(payroll, "MFA for Payroll", grant=mfa()))
+    response = refresh(client, payroll, tokens["refresh_token"])
+    assert response.status_code == 400 and response.json()["error_codes"] == [50076]
+    assert response.json()["error"] == "interaction_required"
+
+
+def session_cookie(response: Any) -> str:
+    [cookie] = [c for c in response.headers.get_list("set-cookie") if c.startswith("limen_session=")]
+    return str(cookie)
+
+
+def test_persistent_browser_always_keeps_the_session_cookie(
+    client: TestClient, services: Services, tenant_id: str
+) -> None:
+    add_user(services)
+    done = password_step(client, UPN)
+    assert done.status_code == 303 and "max-age" not in session_cookie(done).lower()  # the default
+
+    everyone = {
+        "displayName": "Stay signed in",
+        "state": "enabled",
+        "conditions": {
+            "users": {"includeUsers": ["All"]},
+            "applications": {"includeApplications": ["All"]},
+            "clientAppTypes": ["all"],
+        },
+        "sessionControls": {"persistentBrowser": {"isEnabled": True, "mode": "always"}},
+    }
+    policy_id = add_policy(services, tenant_id, everyone)
+    client.cookies.clear()
+    done = password_step(client, UPN)
+    hours = services.settings.session_lifetime_hours
+    assert done.status_code == 303 and f"max-age={hours * 3600}" in session_cookie(done).lower()
+
+    with transaction(services.db) as db:
+        ca.update_policy(
+            db,
+            tenant_id,
+            policy_id,
+            {"sessionControls": {"persistentBrowser": {"isEnabled": True, "mode": "never"}}},
+            services.clock.now(),
+        )
+    client.cookies.clear()
+    done = password_step(client, UPN)
+    assert done.status_code == 303 and "max-age" not in session_cookie(done).lower()
+
+
+def test_a_signed_in_browser_cannot_approve_a_device_code_a_policy_blocks(
+    client: TestClient, services: Services, tenant_id: str
+) -> None:
+    add_user(services)
+    device_app = add_client(services, "http://127.0.0.1:9997/callback", public=True, name="Contoso CLI")
+    add_policy(
+        services,
+        tenant_id,
+        {
+            "displayName": "Block device code flow",
+            "state": "enabled",
+            "conditions": {
+                "users": {"includeUsers": ["All"]},
+                "applications": {"includeApplications": ["All"]},
+                "clientAppTypes": ["all"],
+                "authenticationFlows": {"transferMethods": "deviceCodeFlow"},
+            },
+            "grantControls": block(),
+        },
+    )
+    assert password_step(client, UPN).status_code == 303  # a browser sign-in is not a device code flow
+    codes = start(client, device_app)
+    entered = enter_code(client, codes["user_code"])
+    assert entered.status_code == 403 and "blocks this sign-in" in entered.text
+    [row] = rows(services, Client(device_app.app_id, None, "", ""))
+    assert row.error_code == 53003 and row.client_app_used == "Mobile Apps and Desktop clients"
