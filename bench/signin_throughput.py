@@ -6,7 +6,7 @@ password (the answer is the 303 that completes the sign-in). The raw figure runs
 with the same parameters in as many processes as the machine has cores. The ratio says how much of
 the machine's hashing capacity reaches users as completed sign-ins (target: at least 0.8).
 
-    python bench/signin_throughput.py [--clients 8] [--seconds 20] [--workers 2] [--database-url URL]
+    python bench/signin_throughput.py [--clients 8] [--seconds 15] [--workers 1] [--database-url URL]
 """
 
 from __future__ import annotations
@@ -167,7 +167,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
     parser.add_argument("--seconds", type=float, default=15.0, help="measurement time for each figure")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="limen serve --workers")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="limen serve --workers (default 1, as limen serve; docs/performance.md)"
+    )
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--memory-kib", type=int, default=19456)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from argon2 import PasswordHasher
 
 from limen.crypto.passwords import Argon2Hasher
@@ -88,3 +90,24 @@ def test_no_more_hashes_than_the_cap_run_at_once() -> None:
     for thread in threads:
         thread.join(timeout=30)
     assert gate.inside == 0
+
+
+def test_hashes_run_on_the_hasher_s_own_few_threads_whoever_calls() -> None:
+    """The m KiB an argon2 hash walks stays warm in the thread that ran it: the same few threads must do
+    every hash, not whichever of the web server's many threads happens to call."""
+    seen: set[str] = set()
+
+    class Recording(PasswordHasher):
+        def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+            seen.add(threading.current_thread().name)
+            return super().verify(hash, password)
+
+    hasher = Argon2Hasher(memory_kib=64, time_cost=1, max_concurrency=2)
+    stored = hasher.hash("pw")
+    hasher._hasher = Recording(memory_cost=64, time_cost=1, parallelism=1)
+    callers = [threading.Thread(target=hasher.verify, args=(stored, "pw"), name=f"caller-{n}") for n in range(12)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(timeout=30)
+    assert seen and len(seen) <= 2 and all(name.startswith("argon2") for name in seen)
