@@ -66,6 +66,8 @@ class Condition:
     #: answer alike for every sign-in: the engine runs one check per signature (many policies share
     #: a device filter or a set of excluded locations). None: not shared.
     signature: Hashable | None = None
+    #: For a devices condition: the normalized device properties its check reads (None: any of them).
+    device_reads: tuple[str, ...] | None = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -652,6 +654,7 @@ def _devices(devices: Mapping[str, Any], states: Mapping[str, Any], notes: list[
         check,
         unknown_note="conditions.devices: nothing is known about the device",
         signature=(filter_key, include_states, exclude_states),
+        device_reads=reads,
     )
 
 

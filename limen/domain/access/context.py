@@ -110,6 +110,7 @@ class Signals:
         "app_keywords",
         "client_type",
         "context",
+        "device_properties",
         "guest_type",
         "home_tenant",
         "platform",
@@ -117,8 +118,10 @@ class Signals:
         "user_action",
     )
 
-    def __init__(self, context: EvaluationContext) -> None:
+    def __init__(self, context: EvaluationContext, device_properties: frozenset[str] | None = None) -> None:
         self.context = context
+        #: The device properties the policies read (None: all); the others are not normalized.
+        self.device_properties = device_properties
         self.app_id = context.app_id.lower() if context.app_id else None
         # Usually empty: no need to build anything then (this runs once per sign-in, every µs counts).
         keywords = context.app_keywords
@@ -167,7 +170,9 @@ class Signals:
         conditions and controls see none (SPEC §3.8: it cannot satisfy them)."""
         if not self._device_ready:
             flow = (self.context.authentication_flow or "").lower()
-            self._device = None if flow == "devicecodeflow" else normalize_device(self.context.device)
+            self._device = (
+                None if flow == "devicecodeflow" else normalize_device(self.context.device, self.device_properties)
+            )
             self._device_ready = True
         return self._device
 

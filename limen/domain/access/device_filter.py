@@ -215,11 +215,15 @@ _NULL_DEVICE: NormalizedDevice = {}
 _EXTENSIONS_VISIBLE = "\x00extensions"
 
 
-def normalize_device(device: Mapping[str, object] | None) -> NormalizedDevice | None:
+def normalize_device(
+    device: Mapping[str, object] | None, only: frozenset[str] | None = None
+) -> NormalizedDevice | None:
     """A Graph `device` (or Limen's registry record of one) in the form rules compare against.
 
     Keys are matched case-insensitively; extension attributes may sit at the top level or under
     Graph's `extensionAttributes`. Done once per sign-in, however many policies have filters.
+    `only`: the (lower-case) properties anything will read, when known (a compiled policy set's
+    rules read a few of the 29; the others are left out, which reads as absent).
     """
     if device is None:
         return None
@@ -229,7 +233,8 @@ def normalize_device(device: Mapping[str, object] | None) -> NormalizedDevice | 
         for key, value in nested.items():
             lowered.setdefault(str(key).lower(), value)
     normalized: dict[str, str | tuple[str, ...] | None] = {}
-    for key, prop in PROPERTIES.items():
+    wanted = PROPERTIES.items() if only is None else [(key, PROPERTIES[key]) for key in only if key in PROPERTIES]
+    for key, prop in wanted:
         value = lowered.get(key)
         if value is None or (isinstance(value, str) and value == "" and prop.kind is not Kind.STRING):
             normalized[key] = None

@@ -175,6 +175,8 @@ class CompiledPolicySet:
     #: by `assessment_key` (most sign-ins resemble one another in what grants read).
     _assessed: dict[int, tuple[bool, dict[Hashable, _Assessed]]] = field(default_factory=dict, repr=False)
     _index: UsersIndex = field(default_factory=lambda: UsersIndex.build(()), repr=False)
+    #: The normalized device properties any condition or control reads (None: possibly all).
+    _device_properties: frozenset[str] | None = field(default=None, repr=False)
 
     @property
     def has_enabled(self) -> bool:
@@ -232,7 +234,26 @@ def compile_policy_set(
         _fixed=tuple(fixed),
         _assessed={id(grant): (reads_device(grant), {}) for grant in grants.values()},
         _index=UsersIndex.build(users),
+        _device_properties=_device_properties(compiled),
     )
+
+
+#: What grant controls read of a device (controls.assess_grant, assessment_key).
+_GRANT_DEVICE_READS = ("iscompliant", "trusttype")
+
+
+def _device_properties(policies: Sequence[CompiledPolicy]) -> frozenset[str] | None:
+    """The device properties the set's conditions and controls read, or None if a condition may read
+    any (a rule on extension attributes also reads whether they are visible)."""
+    names: set[str] = set(_GRANT_DEVICE_READS)
+    for policy in policies:
+        for condition in policy.conditions:
+            if condition.key != "conditions.devices":
+                continue
+            if condition.device_reads is None:
+                return None
+            names.update(condition.device_reads)
+    return frozenset(names)
 
 
 def _fixed(policy: CompiledPolicy) -> PolicyEvaluation | None:
@@ -490,7 +511,7 @@ class Evaluation:
 
 def evaluate(compiled: CompiledPolicySet, context: EvaluationContext, now: datetime) -> Evaluation:
     """Evaluate every policy of the set for one sign-in (see the module docstring)."""
-    signals = Signals(context)
+    signals = Signals(context, compiled._device_properties)
     results = list(compiled._initial)
     # The policies that may still apply, narrowed stage by stage. A policy leaves at the first of its
     # conditions (in condition order, as the stages are) that does not match, with that condition's

@@ -524,6 +524,25 @@ def test_device_filter_include_vs_exclude_with_an_unknown_device() -> None:
     assert applies(negative, device=None)
 
 
+def test_only_the_device_properties_the_policies_read_are_normalized_and_answers_are_unchanged() -> None:
+    by_name = policy("p1", devices={"deviceFilter": {"mode": "include", "rule": 'device.displayName -startsWith "LT"'}})
+    by_owner = policy(
+        "p2", devices={"deviceFilter": {"mode": "exclude", "rule": 'device.deviceOwnership -eq "Company"'}}
+    )
+    compliant = policy("p3", grant=("compliantDevice",))
+    compiled = compile_(by_name, by_owner, compliant)
+    assert compiled._device_properties == {"displayname", "deviceownership", "iscompliant", "trusttype"}
+    laptop = {**PERSONAL, "displayName": "LT0042", "model": "X1", "manufacturer": "Lenovo"}
+    results = {p.policy.id: p.result for p in evaluate(compiled, context(device=laptop), NOW).policies}
+    assert results == {"p1": PolicyResult.FAILURE, "p2": PolicyResult.FAILURE, "p3": PolicyResult.FAILURE}
+    kiosk = {**COMPLIANT, "displayName": "KIOSK-1"}
+    results = {p.policy.id: p.result for p in evaluate(compiled, context(device=kiosk), NOW).policies}
+    assert results == {"p1": PolicyResult.NOT_APPLIED, "p2": PolicyResult.NOT_APPLIED, "p3": PolicyResult.SUCCESS}
+    # A rule on extension attributes also reads whether they are visible: everything is normalized.
+    by_ext = policy("p4", devices={"deviceFilter": {"mode": "include", "rule": 'device.extensionAttribute1 -eq "IT"'}})
+    assert compile_(by_name, by_ext)._device_properties is None
+
+
 def test_a_device_nothing_is_known_about_is_not_enough_information() -> None:
     document = policy(devices={"deviceFilter": {"mode": "exclude", "rule": "device.isCompliant -eq True"}})
     result = only(run(document, device=None, device_known=False))
