@@ -26,6 +26,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from limen.domain.access.bits import mask_of, positions_of
 from limen.domain.access.conditions import (
     ORDER,
     TRUSTED,
@@ -138,21 +139,22 @@ class _Stage:
 
     key: str
     #: Positions of the policies that have this condition.
-    positions: frozenset[int]
+    #: The policies that have this condition (a bitmask of positions, limen.domain.access.bits).
+    positions: int
     #: Per position: the condition's index in its policy (for What If's unevaluated conditions) ...
     indices: dict[int, int]
     #: ... and the policy's result when this is its first condition that does not match.
     failed: dict[int, PolicyEvaluation]
     #: The checks to run (for what the index does not answer, and when no shared answers are at
     #: hand), each with the positions it answers for (those of equal `Condition.signature`, or its own).
-    groups: tuple[tuple[Check, frozenset[int]], ...]
+    groups: tuple[tuple[Check, int], ...]
     #: The applications index (for the applications stage).
     apps: AppsIndex | None = None
     #: The value every member's answer depends on alone (`Condition.depends_on`), if they do ...
     depends_on: Key | None = None
     #: ... and the answers per value met so far: (positions answering False, positions answering None).
     #: Filled as sign-ins come; a value's answers are the same for every sign-in, so sharing is safe.
-    answers: dict[Hashable, tuple[frozenset[int], frozenset[int]]] = field(default_factory=dict)
+    answers: dict[Hashable, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -282,7 +284,7 @@ def _stages(
         entries = kinds[key]
         indices = {position: index for position, index, _ in entries}
         failed = {position: policies[position]._failed[condition.check] for position, _, condition in entries}
-        positions = frozenset(indices)
+        positions = mask_of(indices)
         shared = {condition.depends_on for _, _, condition in entries}
         depends_on = shared.pop() if len(shared) == 1 else None
         apps: list[tuple[int, AppSets]] = []
@@ -304,7 +306,7 @@ def _stages(
                     positions,
                     indices,
                     failed,
-                    tuple((check, frozenset(group)) for check, group in groups.values()),
+                    tuple((check, mask_of(group)) for check, group in groups.values()),
                     AppsIndex.build(apps) if apps else None,
                     depends_on,
                 )
@@ -518,8 +520,11 @@ def evaluate(compiled: CompiledPolicySet, context: EvaluationContext, now: datet
     # result; the conditions that could not be evaluated are noted by their index in the policy.
     remaining = compiled._index.matching(signals.principals, signals)
     unknown: dict[int, list[int]] = {}
+    # (the stage's results for its failures, the positions that failed there): each position fails
+    # at most once, at its first condition that does not match.
+    failures: list[tuple[dict[int, PolicyEvaluation], int]] = []
     for stage in compiled._stages:
-        if remaining.isdisjoint(stage.positions):
+        if not remaining & stage.positions:
             continue
         indices = stage.indices
         depends_on = stage.depends_on
@@ -531,34 +536,36 @@ def evaluate(compiled: CompiledPolicySet, context: EvaluationContext, now: datet
                 answers = _answers(stage, value, signals)
         if answers is not None:
             failed = remaining & answers[0]
-            if answers[1]:
-                for position in remaining & answers[1]:
+            unsure = remaining & answers[1]
+            if unsure:
+                for position in positions_of(unsure):
                     unknown.setdefault(position, []).append(indices[position])
         else:
             apps = stage.apps
-            failed = set() if apps is None else apps.failing(remaining, signals.app_id, signals.app_keywords)
+            failed = 0 if apps is None else apps.failing(remaining, signals.app_id, signals.app_keywords)
             for check, group in stage.groups:
-                if remaining.isdisjoint(group):
+                if not remaining & group:
                     continue
                 answer = check(signals)
                 if answer:
                     continue
                 if answer is None:
-                    for position in remaining & group:
+                    for position in positions_of(remaining & group):
                         unknown.setdefault(position, []).append(indices[position])
                 else:
                     failed |= remaining & group
         if failed:
-            remaining -= failed
-            failed_results = stage.failed
-            for position in failed:
-                results[position] = failed_results[position]
+            remaining &= ~failed
+            failures.append((stage.failed, failed))
+    for failed_results, failed in failures:
+        for position in positions_of(failed):
+            results[position] = failed_results[position]
     applied: list[PolicyEvaluation] = []
     policies = compiled.policies
     outcomes: dict[int, _Assessed] = {}
     fixed = compiled._fixed
     assessed = compiled._assessed
-    for position in sorted(remaining):  # policy order: requirements list their policies in that order
+    for position in positions_of(remaining):  # policy order: requirements list their policies in that order
         policy = policies[position]
         marks = unknown.get(position) if unknown else None
         if marks:
@@ -573,17 +580,18 @@ def evaluate(compiled: CompiledPolicySet, context: EvaluationContext, now: datet
     return _enforce(compiled.version, tuple(results), applied)
 
 
-def _answers(stage: _Stage, value: Hashable, signals: Signals) -> tuple[frozenset[int], frozenset[int]]:
-    """Every member's answer for this value (of `stage.depends_on`), kept for the next sign-ins."""
-    failed: set[int] = set()
-    unknown: set[int] = set()
+def _answers(stage: _Stage, value: Hashable, signals: Signals) -> tuple[int, int]:
+    """Every member's answer for this value (of `stage.depends_on`), kept for the next sign-ins:
+    (the positions answering False, those answering None)."""
+    failed = 0
+    unknown = 0
     for check, group in stage.groups:
         answer = check(signals)
         if answer is None:
             unknown |= group
         elif not answer:
             failed |= group
-    return stage.answers.setdefault(value, (frozenset(failed), frozenset(unknown)))
+    return stage.answers.setdefault(value, (failed, unknown))
 
 
 def _enforce(version: int, results: tuple[PolicyEvaluation, ...], applied: list[PolicyEvaluation]) -> Evaluation:

@@ -22,67 +22,69 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from limen.domain.access.bits import positions_of
 from limen.domain.access.conditions import AppSets, Condition, GuestTypes
 from limen.domain.access.context import Signals
 
 
 @dataclass(frozen=True, slots=True)
 class UsersIndex:
-    #: Positions of indexed policies that include every user.
-    everyone: frozenset[int]
-    #: Positions of policies that are not indexed: always candidates.
-    unindexed: frozenset[int]
-    including: dict[str, frozenset[int]]
-    excluding: dict[str, frozenset[int]]
-    #: Positions of the policies with guest-type objects ...
-    with_guests: frozenset[int] = frozenset()
-    #: ... and per distinct guest-type object: the positions that include and that exclude its kinds.
-    guests: tuple[tuple[GuestTypes, frozenset[int], frozenset[int]], ...] = ()
+    """Policy positions as bitmasks (limen.domain.access.bits)."""
+
+    #: Indexed policies that include every user.
+    everyone: int
+    #: Policies that are not indexed: always candidates.
+    unindexed: int
+    including: dict[str, int]
+    excluding: dict[str, int]
+    #: The policies with guest-type objects ...
+    with_guests: int = 0
+    #: ... and per distinct guest-type object: the policies that include and that exclude its kinds.
+    guests: tuple[tuple[GuestTypes, int, int], ...] = ()
 
     @classmethod
     def build(cls, users: Sequence[tuple[int, Condition]]) -> UsersIndex:
         """`users`: (position, the users condition) per evaluated policy."""
-        everyone: set[int] = set()
-        unindexed: set[int] = set()
-        with_guests: set[int] = set()
-        including: dict[str, set[int]] = {}
-        excluding: dict[str, set[int]] = {}
-        guests: dict[GuestTypes, tuple[set[int], set[int]]] = {}
+        everyone = unindexed = with_guests = 0
+        including: dict[str, int] = {}
+        excluding: dict[str, int] = {}
+        guests: dict[GuestTypes, list[int]] = {}
         for position, condition in users:
+            bit = 1 << position
             if condition.guests is not None:
-                with_guests.add(position)
+                with_guests |= bit
                 sets = condition.guests.principals
                 for kinds, side in ((condition.guests.include, 0), (condition.guests.exclude, 1)):
                     if kinds is not None:
-                        guests.setdefault(kinds, (set(), set()))[side].add(position)
+                        guests.setdefault(kinds, [0, 0])[side] |= bit
             elif condition.principals is not None:
                 sets = condition.principals
             else:
-                unindexed.add(position)
+                unindexed |= bit
                 continue
             if sets.include_all:
-                everyone.add(position)
+                everyone |= bit
             for principal in sets.include:
-                including.setdefault(principal, set()).add(position)
+                including[principal] = including.get(principal, 0) | bit
             for principal in sets.exclude:
-                excluding.setdefault(principal, set()).add(position)
+                excluding[principal] = excluding.get(principal, 0) | bit
         return cls(
-            frozenset(everyone),
-            frozenset(unindexed),
-            {key: frozenset(value) for key, value in including.items()},
-            {key: frozenset(value) for key, value in excluding.items()},
-            frozenset(with_guests),
-            tuple((kinds, frozenset(inc), frozenset(exc)) for kinds, (inc, exc) in guests.items()),
+            everyone,
+            unindexed,
+            including,
+            excluding,
+            with_guests,
+            tuple((kinds, inc, exc) for kinds, (inc, exc) in guests.items()),
         )
 
-    def candidates(self, principals: frozenset[str]) -> list[int]:
+    def candidates(self, principals: frozenset[str]) -> tuple[int, ...]:
         """Positions of the policies whose users condition may match, in policy order. Without the
         sign-in's guest type, the policies with guest-type objects always may."""
-        return sorted(self.matching(principals))
+        return positions_of(self.matching(principals))
 
-    def matching(self, principals: frozenset[str], signals: Signals | None = None) -> set[int]:
-        """`candidates`, unordered (a new set the caller may change); exact when given the signals."""
-        included = set(self.everyone)
+    def matching(self, principals: frozenset[str], signals: Signals | None = None) -> int:
+        """`candidates` as a bitmask; exact when given the signals."""
+        included = self.everyone
         including = self.including
         for principal in including.keys() & principals:
             included |= including[principal]
@@ -97,9 +99,9 @@ class UsersIndex:
         excluding = self.excluding
         if excluding:
             for principal in excluding.keys() & principals:
-                included -= excluding[principal]
+                included &= ~excluding[principal]
         for _, _, exclude in matched:
-            included -= exclude
+            included &= ~exclude
         included |= self.unindexed
         if signals is None:
             included |= self.with_guests
@@ -108,42 +110,39 @@ class UsersIndex:
 
 @dataclass(frozen=True, slots=True)
 class AppsIndex:
-    """The applications conditions of the common shapes (`AppSets`), answered for all policies at once."""
+    """The applications conditions of the common shapes (`AppSets`), answered for all policies at once
+    (positions as bitmasks)."""
 
-    #: Positions of the policies whose applications condition this index answers.
-    indexed: frozenset[int]
+    #: The policies whose applications condition this index answers.
+    indexed: int
     #: Of those, the ones that do not include every application: they fail unless the app is named.
-    specific: frozenset[int]
-    including: dict[str, frozenset[int]]
-    including_keywords: dict[str, frozenset[int]]
-    excluding: dict[str, frozenset[int]]
+    specific: int
+    including: dict[str, int]
+    including_keywords: dict[str, int]
+    excluding: dict[str, int]
 
     @classmethod
     def build(cls, apps: Sequence[tuple[int, AppSets]]) -> AppsIndex:
         """`apps`: (position, the applications condition's sets) per indexable policy."""
-        specific: set[int] = set()
-        including: dict[str, set[int]] = {}
-        keywords: dict[str, set[int]] = {}
-        excluding: dict[str, set[int]] = {}
+        indexed = specific = 0
+        including: dict[str, int] = {}
+        keywords: dict[str, int] = {}
+        excluding: dict[str, int] = {}
         for position, sets in apps:
+            bit = 1 << position
+            indexed |= bit
             if not sets.include_all:
-                specific.add(position)
+                specific |= bit
             for app in sets.include:
-                including.setdefault(app, set()).add(position)
+                including[app] = including.get(app, 0) | bit
             for keyword in sets.keywords:
-                keywords.setdefault(keyword, set()).add(position)
+                keywords[keyword] = keywords.get(keyword, 0) | bit
             for app in sets.exclude:
-                excluding.setdefault(app, set()).add(position)
-        return cls(
-            frozenset(position for position, _ in apps),
-            frozenset(specific),
-            {key: frozenset(value) for key, value in including.items()},
-            {key: frozenset(value) for key, value in keywords.items()},
-            {key: frozenset(value) for key, value in excluding.items()},
-        )
+                excluding[app] = excluding.get(app, 0) | bit
+        return cls(indexed, specific, including, keywords, excluding)
 
-    def failing(self, among: set[int], app_id: str | None, keywords: frozenset[str]) -> set[int]:
-        """The positions in `among` whose indexed applications condition does not match.
+    def failing(self, among: int, app_id: str | None, keywords: frozenset[str]) -> int:
+        """The policies in `among` whose indexed applications condition does not match.
 
         The condition matches when there is an application, it is not excluded, and it is included
         (all applications, this one by id, or one of its keywords); so it fails when there is no
@@ -156,11 +155,11 @@ class AppsIndex:
         if failed:
             named = self.including.get(app_id)
             if named:
-                failed -= named
+                failed &= ~named
             for keyword in keywords:
                 covered = self.including_keywords.get(keyword)
                 if covered:
-                    failed -= covered
+                    failed &= ~covered
         excluded = self.excluding.get(app_id)
         if excluded:
             failed |= among & excluded
