@@ -343,3 +343,30 @@ def test_a_passkey_only_user_at_high_risk_is_blocked_and_one_with_a_password_may
     blocked = passkey_sign_in(client, services, authenticator)
     assert blocked.status_code == 403 and "blocks this sign-in" in blocked.text
     assert [r.error_code for r in sign_in_rows(services)] == [0, 53003]
+
+
+def test_single_sign_on_of_a_user_who_became_high_risk_asks_for_a_new_sign_in_with_the_change(
+    client: TestClient, services: Services, tenant_id: str, clock: FrozenClock, rp: Client
+) -> None:
+    user = add_user(services)
+    secret = register_totp(services, tenant_id, clock)
+    high_risk_policy(services, tenant_id)
+    clock.advance(timedelta(seconds=30))
+    assert password_step(client, UPN).status_code == 303  # not at risk yet: a password is enough
+    report_risk(services, tenant_id, user.id)
+    clock.advance(timedelta(minutes=1))
+    # The browser session is not blocked, nor let through: the person signs in again, name filled in ...
+    response = authorize(client, authorize_params(rp))
+    assert response.status_code == 303 and response.headers["location"].startswith("/signin?flow=")
+    page = client.get(response.headers["location"])
+    assert UPN in page.text
+    identify = form_with(page.text, "/signin/identify")
+    page = client.post("/signin/identify", data={**identify.fields, "username": UPN})
+    page = post_form(client, page.text, "/signin/password", password=DEFAULT_PASSWORD)
+    # ... and after MFA is offered the change that remediates the risk.
+    page = post_form(client, page.text, "/signin/mfa", code=pyotp.TOTP(secret).at(clock.now()))
+    assert CHANGE_PAGE in page.text
+    done = post_form(
+        client, page.text, "/signin/password/change", new_password=NEW_PASSWORD, confirm_password=NEW_PASSWORD
+    )
+    assert done.status_code == 303 and done.headers["location"].startswith(rp.redirect_uri)
