@@ -3,6 +3,7 @@ device code confirmation, refresh tokens; and the session controls signInFrequen
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -275,3 +276,20 @@ def test_a_signed_in_browser_cannot_approve_a_device_code_a_policy_blocks(
     assert entered.status_code == 403 and "blocks this sign-in" in entered.text
     [row] = rows(services, Client(device_app.app_id, None, "", ""))
     assert row.error_code == 53003 and row.client_app_used == "Mobile Apps and Desktop clients"
+
+
+def test_single_sign_on_steps_up_to_registration_when_the_user_has_no_method(
+    client: TestClient, services: Services, tenant_id: str, clock: FrozenClock, portal: Client, payroll: Client
+) -> None:
+    add_user(services)
+    add_policy(services, tenant_id, for_app(payroll, "MFA for Payroll", grant=mfa()))
+    obtain_code(client, portal, UPN)
+    response = authorize(client, authorize_params(payroll))
+    page = client.get(response.headers["location"])
+    # No method to do MFA with: register one now (the policy needs it; no skipping), no password again.
+    assert page.status_code == 200 and "Keep your account secure" in page.text
+    assert 'name="password"' not in page.text and 'action="/signin/register/skip"' not in page.text
+    page = post_form(client, page.text, "/signin/register", kind="softwareOath").text
+    key = re.search(r'<code class="secret">([A-Z2-7 ]+)</code>', page).group(1).replace(" ", "")  # type: ignore[union-attr]
+    done = post_form(client, page, "/signin/register/finish", code=pyotp.TOTP(key).at(clock.now()))
+    assert done.status_code == 303 and done.headers["location"].startswith(payroll.redirect_uri)
