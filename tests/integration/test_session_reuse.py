@@ -168,6 +168,7 @@ def test_refresh_tokens_are_decided_again_and_a_block_keeps_the_token(
     add_user(services)
     tokens = tokens_for(client, payroll, UPN)
     policy_id = add_policy(services, tenant_id, for_app(payroll, "Block Payroll", grant=block()))
+    clock.advance(timedelta(seconds=1))  # the log is read in time order: no two rows at one instant
     refused = refresh(client, payroll, tokens["refresh_token"])
     assert refused.status_code == 400
     body = refused.json()
@@ -177,6 +178,7 @@ def test_refresh_tokens_are_decided_again_and_a_block_keeps_the_token(
     # The token was not spent: once the policy is off, the same token works (no reuse alarm).
     with transaction(services.db) as db:
         ca.update_policy(db, tenant_id, policy_id, {"state": "disabled"}, clock.now())
+    clock.advance(timedelta(seconds=1))  # the log is read in time order: no two rows at one instant
     again = refresh(client, payroll, tokens["refresh_token"])
     assert again.status_code == 200, again.text
     assert rows(services, payroll)[-1].error_code == 0
