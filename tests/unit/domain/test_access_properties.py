@@ -276,7 +276,16 @@ def with_exclusion(document: dict[str, Any], exclusion: tuple[str, str, Any]) ->
     changed = copy.deepcopy(document)
     target = changed["conditions"].setdefault(section, {})
     if key == "excludeGuestsOrExternalUsers":
-        target[key] = value
+        existing = target.get(key)
+        if existing is None:
+            target[key] = value
+        elif existing.get("externalTenants") is None and value.get("externalTenants") is None:
+            # One object holds the exclusion: adding kinds is a union of the flags (replacing it would
+            # drop the kinds it excluded, which is not adding an exclusion).
+            kinds = {*existing["guestOrExternalUserTypes"].split(","), *value["guestOrExternalUserTypes"].split(",")}
+            target[key] = {**existing, "guestOrExternalUserTypes": ",".join(sorted(kinds))}
+        # Otherwise the two cannot be merged into one object (kinds from some tenants and kinds from
+        # all): there is nothing to add, and the property holds trivially.
     elif section in ("platforms", "locations") and not any(k.startswith("include") and v for k, v in target.items()):
         # An exclusion on a condition that had none configured: "everything but this".
         target["include" + key.removeprefix("exclude")] = ["All" if section == "locations" else "all"]
