@@ -116,6 +116,21 @@ def _write(request: Request, action: Callable[[Any, str], T]) -> T | JSONRespons
         return _invalid_response(exc)
 
 
+Saved = tuple[dict[str, Any], tuple[Issue, ...]]
+
+
+def _write_created(request: Request, entity_set: str, action: Callable[[Any, str], Saved]) -> Response:
+    """`_write`, answered with the created entity (201), or the 400."""
+    result = _write(request, action)
+    return result if isinstance(result, Response) else _created(request, entity_set, *result)
+
+
+def _write_updated(request: Request, entity_set: str, action: Callable[[Any, str], Saved]) -> Response:
+    """`_write`, answered as a PATCH is (204, or the entity with `Prefer: return=representation`), or the 400."""
+    result = _write(request, action)
+    return result if isinstance(result, Response) else _updated(request, entity_set, *result)
+
+
 def _warnings_json(warnings: Sequence[Issue]) -> list[dict[str, str]]:
     return [{"target": issue.path, "message": issue.message} for issue in warnings]
 
@@ -166,15 +181,12 @@ def create_policy(request: Request, body: dict[str, Any] = Depends(json_object))
     """Create a policy; `id` and other server-set properties in the body are ignored."""
     now = get_services(request).clock.now()
 
-    def action(db: Any, tenant_id: str) -> tuple[dict[str, Any], tuple[Issue, ...]]:
+    def action(db: Any, tenant_id: str) -> Saved:
         saved = ca.create_policy(db, tenant_id, body, now)
         warnings = (*saved.warnings, *api_warnings(db, tenant_id, {**saved.row.document, "state": saved.row.state}))
         return ca.policy_json(saved.row, ca.strength_lookup(db, tenant_id)), warnings
 
-    result = _write(request, action)
-    if isinstance(result, Response):
-        return result
-    return _created(request, POLICIES, *result)
+    return _write_created(request, POLICIES, action)
 
 
 @router.get("/policies/{policy_id}")
@@ -192,15 +204,12 @@ def update_policy(policy_id: str, request: Request, body: dict[str, Any] = Depen
     """Change the given properties; nested objects merge, arrays are replaced."""
     now = get_services(request).clock.now()
 
-    def action(db: Any, tenant_id: str) -> tuple[dict[str, Any], tuple[Issue, ...]]:
+    def action(db: Any, tenant_id: str) -> Saved:
         saved = ca.update_policy(db, tenant_id, policy_id, body, now)
         warnings = (*saved.warnings, *api_warnings(db, tenant_id, {**saved.row.document, "state": saved.row.state}))
         return ca.policy_json(saved.row, ca.strength_lookup(db, tenant_id)), warnings
 
-    result = _write(request, action)
-    if isinstance(result, Response):
-        return result
-    return _updated(request, POLICIES, *result)
+    return _write_updated(request, POLICIES, action)
 
 
 @router.delete("/policies/{policy_id}", status_code=204, response_model=None)
@@ -229,14 +238,11 @@ def create_named_location(request: Request, body: dict[str, Any] = Depends(json_
     """Create an ipNamedLocation or countryNamedLocation (`@odata.type` says which)."""
     now = get_services(request).clock.now()
 
-    def action(db: Any, tenant_id: str) -> tuple[dict[str, Any], tuple[Issue, ...]]:
+    def action(db: Any, tenant_id: str) -> Saved:
         saved = ca.create_named_location(db, tenant_id, body, now)
         return ca.named_location_json(saved.row), saved.warnings
 
-    result = _write(request, action)
-    if isinstance(result, Response):
-        return result
-    return _created(request, NAMED_LOCATIONS, *result)
+    return _write_created(request, NAMED_LOCATIONS, action)
 
 
 @router.get("/namedLocations/{location_id}")
@@ -252,14 +258,11 @@ def get_named_location(location_id: str, request: Request) -> dict[str, Any]:
 def update_named_location(location_id: str, request: Request, body: dict[str, Any] = Depends(json_object)) -> Response:
     now = get_services(request).clock.now()
 
-    def action(db: Any, tenant_id: str) -> tuple[dict[str, Any], tuple[Issue, ...]]:
+    def action(db: Any, tenant_id: str) -> Saved:
         saved = ca.update_named_location(db, tenant_id, location_id, body, now)
         return ca.named_location_json(saved.row), saved.warnings
 
-    result = _write(request, action)
-    if isinstance(result, Response):
-        return result
-    return _updated(request, NAMED_LOCATIONS, *result)
+    return _write_updated(request, NAMED_LOCATIONS, action)
 
 
 @router.delete("/namedLocations/{location_id}", status_code=204, response_model=None)
@@ -289,14 +292,11 @@ def list_strengths(request: Request) -> dict[str, Any]:
 def create_strength(request: Request, body: dict[str, Any] = Depends(json_object)) -> Response:
     now = get_services(request).clock.now()
 
-    def action(db: Any, tenant_id: str) -> tuple[dict[str, Any], tuple[Issue, ...]]:
+    def action(db: Any, tenant_id: str) -> Saved:
         saved = ca.create_strength(db, tenant_id, body, now)
         return ca.strength_json(saved.row), saved.warnings
 
-    result = _write(request, action)
-    if isinstance(result, Response):
-        return result
-    return _created(request, STRENGTHS, *result)
+    return _write_created(request, STRENGTHS, action)
 
 
 @router.get("/authenticationStrength/policies/{strength_id}")
@@ -313,14 +313,11 @@ def update_strength(strength_id: str, request: Request, body: dict[str, Any] = D
     """Change a custom strength; the built-in ones are read-only."""
     now = get_services(request).clock.now()
 
-    def action(db: Any, tenant_id: str) -> tuple[dict[str, Any], tuple[Issue, ...]]:
+    def action(db: Any, tenant_id: str) -> Saved:
         saved = ca.update_strength(db, tenant_id, strength_id, body, now)
         return ca.strength_json(saved.row), saved.warnings
 
-    result = _write(request, action)
-    if isinstance(result, Response):
-        return result
-    return _updated(request, STRENGTHS, *result)
+    return _write_updated(request, STRENGTHS, action)
 
 
 @router.delete("/authenticationStrength/policies/{strength_id}", status_code=204, response_model=None)
