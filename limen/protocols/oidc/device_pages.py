@@ -33,8 +33,8 @@ from limen.web.ui.browser import (
     browser_token,
     csrf_ok,
     csrf_token,
-    ensure_browser_token,
     request_meta,
+    with_browser_token,
 )
 from limen.web.ui.render import page
 from limen.web.ui.router import _BadForm, _form, _refused, blocked, complete, expired, forbidden
@@ -106,16 +106,10 @@ def _gone(request: Request) -> Response:
 
 @router.get("/device")
 def enter_code(request: Request) -> Response:
-    placeholder = Response()
-    browser = ensure_browser_token(request, placeholder)
     # From verification_uri_complete: prefilled, but the person still presses Next (RFC 8628 §3.3.1).
     typed = request.query_params.get("user_code", "")[:16]
     prefill = "".join(ch for ch in typed.upper() if ch in device.USER_CODE_ALPHABET or ch == "-")
-    response = _code_page(request, browser, user_code=prefill)
-    for name, value in placeholder.headers.items():
-        if name == "set-cookie":
-            response.headers.append(name, value)
-    return response
+    return with_browser_token(request, lambda browser: _code_page(request, browser, user_code=prefill))
 
 
 @router.post("/device")
@@ -292,11 +286,5 @@ def _submit_confirmation(request: Request, form: dict[str, str]) -> Response:
             if not decided:
                 return _gone(request)
     if decision == "other":
-        placeholder = Response()
-        browser = ensure_browser_token(request, placeholder)
-        response = _start_sign_in(request, browser, row, app_name)
-        for name, value in placeholder.headers.items():
-            if name == "set-cookie":
-                response.headers.append(name, value)
-        return response
+        return with_browser_token(request, lambda browser: _start_sign_in(request, browser, row, app_name))
     return page(request, "device_done.html", {"approved": decision == "approve", "app_name": app_name})

@@ -9,6 +9,8 @@ another origin can neither read nor forge them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import Request, Response
 
 from limen.crypto.tokens import constant_time_equals, keyed_digest, new_secret
@@ -34,6 +36,18 @@ def ensure_browser_token(request: Request, response: Response) -> str:
         token = new_secret(24)
         set_cookie(request, response, BROWSER_COOKIE, token, max_age=BROWSER_COOKIE_MAX_AGE)
     return token
+
+
+def with_browser_token(request: Request, respond: Callable[[str], Response]) -> Response:
+    """`respond(token)` with this browser's binding token, plus the cookie that sets it when the
+    browser had none yet (the response is built before it is known whether one is needed)."""
+    placeholder = Response()
+    token = ensure_browser_token(request, placeholder)
+    response = respond(token)
+    for name, value in placeholder.headers.items():
+        if name == "set-cookie":
+            response.headers.append(name, value)
+    return response
 
 
 def set_cookie(request: Request, response: Response, name: str, value: str, *, max_age: int | None = None) -> None:

@@ -18,7 +18,7 @@ from limen.domain.errors import ValidationFailed
 from limen.service import devices
 from limen.store.db import transaction
 from limen.web.deps import client_ip, get_services, tenant_id_for
-from limen.web.ui.browser import DEVICE_COOKIE, browser_token, csrf_ok, csrf_token, ensure_browser_token, set_cookie
+from limen.web.ui.browser import DEVICE_COOKIE, browser_token, csrf_ok, csrf_token, set_cookie, with_browser_token
 from limen.web.ui.render import page
 from limen.web.ui.router import _BadForm, _form, _refused, forbidden
 
@@ -71,28 +71,25 @@ def enrol_page(request: Request) -> Response:
         except ValidationFailed:
             return _invalid(request)
         current = devices.device_for_cookie(db, tenant_id, device_cookie(request))
-    placeholder = Response()
-    browser = ensure_browser_token(request, placeholder)
     expires_at = device.enrolment_expires_at
     assert expires_at is not None  # pending_enrolment refuses a code without one
-    response = page(
+    return with_browser_token(
         request,
-        "device_enrol.html",
-        {
-            "enrolled": False,
-            "device_name": device.display_name,
-            "operating_system": device.operating_system,
-            "expires_iso": expires_at.isoformat(),
-            "expires_text": expires_at.strftime("%Y-%m-%d %H:%M UTC"),
-            "current_device": current["displayName"] if current and current["id"] != device.id else None,
-            "code": code,
-            "csrf": csrf_token(request, _scope(code), browser),
-        },
+        lambda browser: page(
+            request,
+            "device_enrol.html",
+            {
+                "enrolled": False,
+                "device_name": device.display_name,
+                "operating_system": device.operating_system,
+                "expires_iso": expires_at.isoformat(),
+                "expires_text": expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+                "current_device": current["displayName"] if current and current["id"] != device.id else None,
+                "code": code,
+                "csrf": csrf_token(request, _scope(code), browser),
+            },
+        ),
     )
-    for name, value in placeholder.headers.items():
-        if name == "set-cookie":
-            response.headers.append(name, value)
-    return response
 
 
 @router.post("/devices/enrol")

@@ -28,9 +28,9 @@ from limen.web.ui.browser import (
     clear_cookie,
     csrf_ok,
     csrf_token,
-    ensure_browser_token,
     request_meta,
     set_cookie,
+    with_browser_token,
 )
 from limen.web.ui.render import SECURITY_HEADERS, page
 
@@ -197,14 +197,9 @@ async def signin_page(request: Request) -> Response:
     flow = request.query_params.get("flow")
     if flow is None:
         # A sign-in to Limen's own account page. Rendered at once: no redirect round trip, no database.
-        placeholder = Response()
-        browser = ensure_browser_token(request, placeholder)
-        started = signin_service.begin(services, tenant_id, browser)
-        response = render_flow(request, started, browser)
-        for name, value in placeholder.headers.items():
-            if name == "set-cookie":
-                response.headers.append(name, value)
-        return response
+        return with_browser_token(
+            request, lambda browser: render_flow(request, signin_service.begin(services, tenant_id, browser), browser)
+        )
     existing = browser_token(request)
     if existing is None:
         return expired(request)
