@@ -132,7 +132,7 @@ def assess_session(
         authorize_request=authorize_request,
     )
     if logged(reuse.verdict):
-        log(
+        _log(
             db,
             tenant_id,
             now=services.clock.now(),
@@ -141,7 +141,6 @@ def assess_session(
             app_display_name=app_display_name,
             methods=session.methods,
             meta=meta,
-            interactive=True,
             reuse=reuse,
         )
     return reuse
@@ -162,7 +161,7 @@ def error_of(reuse: Reuse) -> SignInError:
     return SignInError.SESSION_NOT_SUFFICIENT
 
 
-def log(
+def _log(
     db: Session,
     tenant_id: str,
     *,
@@ -172,11 +171,10 @@ def log(
     app_display_name: str,
     methods: tuple[CompletedMethod, ...],
     meta: RequestMeta,
-    interactive: bool,
     reuse: Reuse,
 ) -> None:
-    """The sign-in log row of a reuse, with the decision that was made on it and the registered device
-    it came from (noted on the device when the sign-in got through)."""
+    """The log row of single sign-on (an interactive sign-in to the app), with the decision made on
+    it and the registered device it came from (noted on the device when the sign-in got through)."""
     error = error_of(reuse)
     device = signed_in_from(db, tenant_id, meta.device_secret, now, succeeded=error is SignInError.SUCCESS)
     signin_log.log_previously_satisfied(
@@ -192,7 +190,7 @@ def log(
         ip_address=meta.ip_address,
         user_agent=meta.user_agent,
         client_app_used=CLIENT_APP_USED[meta.client_app_type.value],
-        interactive=interactive,
+        interactive=True,
         error=error,
         decision=reuse.decision,
         device=device,

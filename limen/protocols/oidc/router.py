@@ -14,7 +14,6 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from limen.domain.access.decision import ClientAppType
-from limen.domain.session import CompletedMethod
 from limen.domain.signin_log import CLIENT_APP_USED, SignInError
 from limen.protocols.oidc import device, device_pages, jwt
 from limen.protocols.oidc.authorize import AuthorizeRequest, client_app_type_for, parse_authorize_request
@@ -162,7 +161,7 @@ def _authorize_sync(request: Request, params: dict[str, list[str]]) -> Response:
         # The session's authentication is too old for a policy's sign-in frequency: sign in again.
         auth = replace(auth, login_hint=auth.login_hint or active.user.user_principal_name)
     elif auth.prompt == "none":
-        _log_browser_sso(request, auth, None, (), SignInError.SESSION_NOT_SUFFICIENT)
+        _log_no_session(request, auth)
         return RedirectResponse(
             error_redirect(services, auth, "login_required", "The user is not signed in."), status_code=303
         )
@@ -222,31 +221,25 @@ def _single_sign_on(request: Request, auth: AuthorizeRequest, active: sessions.A
     return None
 
 
-def _log_browser_sso(
-    request: Request,
-    auth: AuthorizeRequest,
-    user: User | None,
-    methods: tuple[CompletedMethod, ...],
-    error: SignInError,
-) -> None:
-    """Single sign-on from the browser session is an interactive sign-in to the app: log it."""
+def _log_no_session(request: Request, auth: AuthorizeRequest) -> None:
+    """`prompt=none` without a session: an interactive sign-in to the app that could not happen (50058)."""
     services = get_services(request)
     with transaction(services.db) as db:
         signin_log.log_previously_satisfied(
             db,
             tenant_id_for(request),
             now=services.clock.now(),
-            user_id=user.id if user else None,
-            user_principal_name=user.user_principal_name if user else (auth.login_hint or ""),
-            user_display_name=user.display_name if user else "",
+            user_id=None,
+            user_principal_name=auth.login_hint or "",
+            user_display_name="",
             app_id=auth.client_id,
             app_display_name=auth.app_display_name,
-            methods=methods,
+            methods=(),
             ip_address=client_ip(request),
             user_agent=request.headers.get("user-agent", "")[:512],
             client_app_used=CLIENT_APP_USED[auth.client_app_type],
             interactive=True,
-            error=error,
+            error=SignInError.SESSION_NOT_SUFFICIENT,
         )
 
 
