@@ -45,8 +45,8 @@ from limen.web.ui.browser import (
     clear_cookie,
     csrf_ok,
     csrf_token,
-    ensure_browser_token,
     request_meta,
+    with_browser_token,
 )
 from limen.web.ui.render import page
 from limen.web.ui.router import blocked, complete
@@ -165,11 +165,12 @@ def _authorize_sync(request: Request, params: dict[str, list[str]]) -> Response:
         return RedirectResponse(
             error_redirect(services, auth, "login_required", "The user is not signed in."), status_code=303
         )
-    response = RedirectResponse("/signin", status_code=303)
-    browser = ensure_browser_token(request, response)
-    flow_id = signin_service.start_flow(services, tenant_id, browser, auth.to_json())
-    response.headers["location"] = f"/signin?flow={flow_id}"
-    return response
+    return with_browser_token(
+        request,
+        lambda browser: RedirectResponse(
+            f"/signin?flow={signin_service.start_flow(services, tenant_id, browser, auth.to_json())}", status_code=303
+        ),
+    )
 
 
 #: The OAuth error (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6) of a `prompt=none` request the session cannot serve.
@@ -210,14 +211,15 @@ def _single_sign_on(request: Request, auth: AuthorizeRequest, active: sessions.A
     if reuse.verdict is Verdict.BLOCKED:
         return blocked(request)
     if reuse.verdict is Verdict.STEP_UP:
-        response = RedirectResponse("/signin", status_code=303)
-        browser = ensure_browser_token(request, response)
-        flow_id, result = start_step_up(services, tenant_id, browser, auth.to_json(), active, meta)
-        if isinstance(result, Completed):
-            # The decision changed between the two looks (a policy edit): the session was enough.
-            return complete(request, result)
-        response.headers["location"] = f"/signin?flow={flow_id}"
-        return response
+
+        def step_up(browser: str) -> Response:
+            flow_id, result = start_step_up(services, tenant_id, browser, auth.to_json(), active, meta)
+            if isinstance(result, Completed):
+                # The decision changed between the two looks (a policy edit): the session was enough.
+                return complete(request, result)
+            return RedirectResponse(f"/signin?flow={flow_id}", status_code=303)
+
+        return with_browser_token(request, step_up)
     return None
 
 
