@@ -489,29 +489,16 @@ def device_for_cookie(db: Session, tenant_id: str, cookie_value: str | None) -> 
     return None if device is None else filter_properties(device)
 
 
+#: Graph properties of a device that Conditional Access does not read (device filters, the sign-in log).
+_NOT_FILTERED = frozenset({"accountEnabled", "approximateLastSignInDateTime", "registrationDateTime"})
+
+
 def filter_properties(device: Device) -> dict[str, object]:
-    """A registered device as Conditional Access sees it (Graph names; extension attributes flattened)."""
-    properties: dict[str, object] = {
-        "id": device.id,
-        "deviceId": device.device_id,
-        "displayName": device.display_name,
-        "operatingSystem": device.operating_system,
-        "operatingSystemVersion": device.operating_system_version,
-        "trustType": device.trust_type,
-        "isCompliant": device.is_compliant,
-        "isManaged": device.is_managed,
-        "deviceOwnership": device.device_ownership,
-        "enrollmentProfileName": device.enrollment_profile_name,
-        "manufacturer": device.manufacturer,
-        "model": device.model,
-        "mdmAppId": device.mdm_app_id,
-        "profileType": device.profile_type,
-        "physicalIds": list(device.physical_ids),
-        "systemLabels": list(device.system_labels),
-    }
-    for name in EXTENSION_ATTRIBUTES:
-        properties[name] = device.extension_attributes.get(name)
-    return properties
+    """A registered device as Conditional Access sees it: its Graph JSON with the extension attributes
+    flattened, without the properties rules do not read."""
+    shape = device_json(device)
+    extensions: dict[str, object] = shape.pop("extensionAttributes")
+    return {key: value for key, value in shape.items() if key not in _NOT_FILTERED} | extensions
 
 
 def record_sign_in(db: Session, tenant_id: str, object_id: str, now: datetime) -> None:
