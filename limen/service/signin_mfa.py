@@ -20,10 +20,10 @@ from limen.domain.session import completed_with
 from limen.domain.signin_log import SignInError
 from limen.service.context import Services
 from limen.service.methods import runner
-from limen.service.methods.store import has_registered_method, is_locked, second_factors
+from limen.service.methods.store import is_locked, second_factors
 from limen.service.signin import Completed, FlowView, RequestMeta, _resolve, _view
 from limen.service.signin_password import conclude
-from limen.service.signin_steps import Account, Step, account_of, drive, failed_detail, open_challenge
+from limen.service.signin_steps import Account, Step, account_of, drive, failed_detail, load_account, open_challenge
 from limen.store.models import Tenant, User
 
 
@@ -112,9 +112,7 @@ def _open(
     user = step.orm.get(User, state.user_id)
     if user is None or not user.account_enabled:
         return None
-    step.account = account_of(
-        user, has_registered_method(step.orm, tenant_id, user.id), step.orm.get(Tenant, tenant_id)
-    )
+    step.account = load_account(step.orm, tenant_id, user)
     return step, state, user
 
 

@@ -15,13 +15,11 @@ from typing import Any
 from limen.domain import signin as machine
 from limen.domain.ids import new_id
 from limen.service.context import Services
-from limen.service.methods.store import has_registered_method
 from limen.service.sessions import ActiveSession
 from limen.service.signin import Completed, FlowView, RequestMeta, _insert_row, _resolve_stored
 from limen.service.signin_handles import Handle
 from limen.service.signin_password import conclude
-from limen.service.signin_steps import Step, account_of, decide_step, drive
-from limen.store.models import Tenant
+from limen.service.signin_steps import Step, decide_step, drive, load_account
 
 
 def start_step_up(
@@ -49,7 +47,6 @@ def start_step_up(
         resolved = _resolve_stored(db, services, tenant_id, handle, browser_token)
         assert resolved is not None
         step = Step(db, services, tenant_id, resolved, meta, now, None)
-        tenant = step.orm.get(Tenant, tenant_id)
-        step.account = account_of(user, has_registered_method(step.orm, tenant_id, user.id), tenant)
+        step.account = load_account(step.orm, tenant_id, user)
         state = drive(step, state, machine.Decided(decide_step(step, state)))
         return handle.flow_id, conclude(step, browser_token, state)

@@ -71,6 +71,11 @@ def account_of(user: User, has_methods: bool, tenant: Tenant | None = None) -> A
     )
 
 
+def load_account(db: Session, tenant_id: str, user: User) -> Account:
+    """`account_of` a user read by id, with their methods and tenant looked up."""
+    return account_of(user, has_registered_method(db, tenant_id, user.id), db.get(Tenant, tenant_id))
+
+
 @dataclass
 class Step:
     """One step's inputs and what `drive` found out while running it."""
@@ -294,8 +299,7 @@ def decide_for(
     forward-auth, refresh tokens, the password grant, HTTP Basic). `reusing_session`: `completed` was done
     earlier (a browser session, a refresh token's grant). A non-interactive sign-in does not start a
     registration window."""
-    tenant = db.get(Tenant, tenant_id)
-    account = account_of(user, has_registered_method(db, tenant_id, user.id), tenant)
+    account = load_account(db, tenant_id, user)
     policies = PolicySet(
         security_defaults=account.security_defaults,
         registration_grace_days=account.registration_grace_days,
