@@ -384,9 +384,8 @@ def _next_requirement(state: SignInState) -> tuple[SignInState, tuple[Effect, ..
         if not is_multi_factor(state.completed):
             return _blocked(state)
         return replace(state, stage=Stage.CHANGE_PASSWORD, method_id=None, challenge=None), (OfferPasswordChange(),)
-    requirement = MULTI_FACTOR if is_multi_factor(state.completed) else SINGLE_FACTOR
     done = replace(state, stage=Stage.COMPLETE, pending=(), method_id=None, challenge=None)
-    return done, (IssueSession(), LogAttempt(SignInError.SUCCESS, requirement))
+    return done, (IssueSession(), LogAttempt(SignInError.SUCCESS, _requirement_of(state)))
 
 
 def _on_second_factor(state: SignInState, event: SecondFactorPassed) -> tuple[SignInState, tuple[Effect, ...]]:
