@@ -140,8 +140,10 @@ def user_list(
 def _set_enabled(upn: str, enabled: bool) -> None:
     with _context() as (services, tenant_id):
         with friendly_errors(), transaction(services.db) as db:
-            user = directory.set_account_enabled(db, tenant_id, upn, enabled)
+            user = directory.set_account_enabled(db, tenant_id, upn, enabled, services.clock.now())
         console.print(f"{'Enabled' if enabled else 'Disabled'} sign-in for {user.user_principal_name}.")
+    if not enabled:
+        console.print("Their sessions and refresh tokens are revoked.")
 
 
 @user_app.command("disable")
@@ -170,7 +172,19 @@ def user_set_password(
             assert secret is not None
             with transaction(services.db) as db:
                 user = directory.set_password(db, tenant_id, upn, secret, services.clock.now(), services.hasher)
-        console.print(f"Password set for {user.user_principal_name}.")
+        console.print(f"Password set for {user.user_principal_name}; their sessions and refresh tokens are revoked.")
+
+
+@user_app.command("revoke-sessions")
+def user_revoke_sessions(upn: str = typer.Argument(..., help="userPrincipalName or id.")) -> None:
+    """Sign a user out everywhere: end their sessions and refresh tokens (Graph revokeSignInSessions)."""
+    with _context() as (services, tenant_id):
+        with friendly_errors(), transaction(services.db) as db:
+            user, ended = directory.revoke_sign_in_sessions(db, tenant_id, upn, services.clock.now())
+        console.print(
+            f"Revoked {ended} session(s) of {user.user_principal_name} and their refresh tokens; "
+            "access tokens already issued run until they expire."
+        )
 
 
 @user_app.command("require-mfa-registration")

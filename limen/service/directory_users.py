@@ -19,6 +19,7 @@ from limen.crypto.passwords import Argon2Hasher
 from limen.domain.directory import UserType, normalize_upn, upn_key
 from limen.domain.errors import Conflict, NotFound, ValidationFailed
 from limen.domain.ids import new_id, parse_guid
+from limen.service import sessions
 from limen.service.paging import Clause, Filterable, Page, apply_filters, keyset_page
 from limen.store.models import GroupMember, RoleAssignment, User
 
@@ -248,7 +249,8 @@ def update_user(
 ) -> User:
     """Apply a Graph PATCH. Every field is validated before anything changes.
 
-    `password` (from passwordProfile.password) re-hashes and stamps password_changed_at.
+    `password` (from passwordProfile.password) re-hashes and stamps password_changed_at. A new password,
+    or the account disabled, revokes the user's sessions and refresh tokens (`sessions.revoke_user`).
     """
     user = get_user_by_key(db, tenant_id, user_id)
     values = dict(changes.values)
@@ -282,9 +284,12 @@ def update_user(
             raise ValueError("update_user needs a hasher to change a password")
         updates["password_hash"] = hasher.hash(check_password(values["password"]))
         updates["password_changed_at"] = now
+    revoke = "password_hash" in updates or (user.account_enabled and updates.get("account_enabled") is False)
     for column, value in updates.items():
         setattr(user, column, value)
     _flush_unique(db)
+    if revoke:
+        sessions.revoke_user(db, user.id, now)
     return user
 
 
@@ -293,12 +298,22 @@ def set_password(db: Session, tenant_id: str, user_id: str, password: str, now: 
     return update_user(db, tenant_id, user_id, UserChanges({"password": password}), now, hasher=hasher)
 
 
-def set_account_enabled(db: Session, tenant_id: str, user_id: str, enabled: bool) -> User:
-    """Enable or disable sign-in for a user (Graph's accountEnabled)."""
+def set_account_enabled(db: Session, tenant_id: str, user_id: str, enabled: bool, now: datetime) -> User:
+    """Enable or disable sign-in for a user (Graph's accountEnabled). Disabling ends the user's sessions
+    and refresh tokens: enabling the account again does not bring them back."""
     user = get_user_by_key(db, tenant_id, user_id)
+    if user.account_enabled and not enabled:
+        sessions.revoke_user(db, user.id, now)
     user.account_enabled = enabled
     db.flush()
     return user
+
+
+def revoke_sign_in_sessions(db: Session, tenant_id: str, user_id: str, now: datetime) -> tuple[User, int]:
+    """Graph `revokeSignInSessions`: end the user's sessions and refresh tokens (a suspected
+    compromise, a lost device). Returns the user and how many sessions ended."""
+    user = get_user_by_key(db, tenant_id, user_id)
+    return user, sessions.revoke_user(db, user.id, now)
 
 
 def delete_user(db: Session, tenant_id: str, user_id: str) -> None:

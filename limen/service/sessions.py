@@ -71,6 +71,30 @@ def lookup(db: Session, tenant_id: str, cookie_value: str | None, now: datetime)
     return ActiveSession(row=row, user=user)
 
 
+def revoke_user(db: Session | sa.Connection, user_id: str, now: datetime) -> int:
+    """End every session of a user and every refresh token issued to them; return how many sessions ended.
+
+    A security event does this (SPEC.md §3, sign-in frequency: "sessions are revoked by security
+    events"): a password change or reset, the account disabled, an admin's revokeSignInSessions. Access
+    tokens already issued stay valid until they expire (`LIMEN_ACCESS_TOKEN_SECONDS`), as in Entra. Sessions and
+    tokens created afterwards in the same transaction (the sign-in that changed the password) are not
+    touched.
+    """
+    ended = db.execute(
+        sa.update(BrowserSession)
+        .where(BrowserSession.user_id == user_id, BrowserSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.execute(
+        sa.update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(ended, "rowcount", 0) or 0)
+
+
 def revoke(db: Session, session_id: str, now: datetime) -> None:
     """End a session and the refresh tokens issued under it."""
     db.execute(

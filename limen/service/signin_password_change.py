@@ -3,8 +3,8 @@
 A user-risk policy ("Require password change for high-risk users") asks for MFA, then a new password.
 The person reaches this step after every other requirement, MFA included, so the current password is
 not asked again. A good new password is stored (argon2id), the user's risk is remediated
-(`userPerformedSecuredPasswordChange`) and the sign-in decides again and completes, all in one
-transaction. A refused or abandoned change changes nothing: the old password still works and the
+(`userPerformedSecuredPasswordChange`), the user's other sessions and refresh tokens are revoked,
+and the sign-in decides again and completes, all in one transaction. A refused or abandoned change changes nothing: the old password still works and the
 risk stays.
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from limen.domain import signin as machine
 from limen.domain.errors import ValidationFailed
-from limen.service import user_risk
+from limen.service import sessions, user_risk
 from limen.service.context import Services
 from limen.service.directory_users import check_password
 from limen.service.signin import Completed, FlowView, RequestMeta, _resolve
@@ -96,13 +96,18 @@ def change_password(
         if changed.rowcount != 1:
             return _again(step, browser_token, state, CHANGED_MEANWHILE)
         remediated = user_risk.remediate(step.orm, tenant_id, user.id, step.now, REMEDIATION_DETAIL)
+        # Whoever else holds a session or a refresh token of this (risky) user is signed out; the session
+        # this sign-in is about to create is not among them.
+        ended = sessions.revoke_user(step.db, user.id, step.now)
         log.info(
-            "secure password change by user %s during sign-in %s from %s; %d risk detection(s) remediated (%s)",
+            "secure password change by user %s during sign-in %s from %s; %d risk detection(s) remediated (%s), "
+            "%d other session(s) ended",
             user.id,
             meta.correlation_id,
             meta.ip_address,
             remediated,
             REMEDIATION_DETAIL,
+            ended,
         )
         state = drive(step, state, machine.PasswordChanged())
         return conclude(step, browser_token, state)

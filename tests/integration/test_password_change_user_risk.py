@@ -26,7 +26,16 @@ from limen.store.models import RiskDetection, SignInRow, User
 from limen.web.app import create_app
 from tests.integration.test_conditional_access_enforcement import UPN, add_policy, register_totp
 from tests.support.forms import form_with
-from tests.support.oidc import authorize, authorize_params, sign_in
+from tests.support.oidc import (
+    authorize,
+    authorize_params,
+    oauth_error,
+    query_of,
+    redeem,
+    refresh,
+    sign_in,
+    tokens_for,
+)
 from tests.support.seed import DEFAULT_PASSWORD, Client, add_client, add_user
 from tests.support.signin import notice, password_step, post_form
 
@@ -93,6 +102,10 @@ def test_a_high_risk_user_does_mfa_then_changes_the_password_which_remediates_th
     user = add_user(services)
     secret = register_totp(services, tenant_id, clock)
     policy_id = high_risk_policy(services, tenant_id)
+    # Before the risk: a session and a refresh token on another device (perhaps the attacker's).
+    elsewhere = TestClient(client.app, base_url="http://127.0.0.1:8000")
+    earlier = tokens_for(elsewhere, rp, UPN)["refresh_token"]
+    clock.advance(timedelta(seconds=30))
     reported = report_risk(services, tenant_id, user.id)
     clock.advance(timedelta(seconds=30))
 
@@ -115,7 +128,7 @@ def test_a_high_risk_user_does_mfa_then_changes_the_password_which_remediates_th
         assert notice(page.text) == message
         assert password_works(services, DEFAULT_PASSWORD)
         assert detection(services, reported).risk_state == "atRisk"
-    assert [r.error_code for r in sign_in_rows(services)] == []  # refusals are not sign-in attempts
+    assert [r.error_code for r in sign_in_rows(services)] == [0]  # the other device's; refusals are not sign-ins
 
     # A good change completes the sign-in to the application.
     clock.advance(timedelta(seconds=20))
@@ -134,7 +147,7 @@ def test_a_high_risk_user_does_mfa_then_changes_the_password_which_remediates_th
     assert changed_at == clock.now()
 
     # The sign-in log: MFA, then the password change, and the policy met.
-    [row] = sign_in_rows(services)
+    [_, row] = sign_in_rows(services)
     assert row.error_code == 0 and row.authentication_requirement == "multiFactorAuthentication"
     steps = [(d["authenticationMethod"], d["authenticationStepRequirement"]) for d in row.authentication_details]
     assert steps == [
@@ -151,6 +164,14 @@ def test_a_high_risk_user_does_mfa_then_changes_the_password_which_remediates_th
     assert f"secure password change by user {user.id}" in caplog.text
     assert "userPerformedSecuredPasswordChange" in caplog.text
     assert NEW_PASSWORD not in caplog.text and DEFAULT_PASSWORD not in caplog.text and "Sh0rt" not in caplog.text
+    assert "1 other session(s) ended" in caplog.text
+
+    # The change signs the user out everywhere else; this sign-in's own session and code work.
+    assert oauth_error(refresh(elsewhere, rp, earlier)) == "invalid_grant"
+    silent = query_of(authorize(elsewhere, authorize_params(rp, prompt="none")).headers["location"])
+    assert silent.get("error") == "login_required"
+    redeemed = redeem(client, rp, query_of(done.headers["location"])["code"])
+    assert redeemed.status_code == 200, redeemed.text
 
     # The old password no longer signs in; the new one does, without being asked to change it again.
     client.cookies.clear()

@@ -1,4 +1,4 @@
-"""`/v1.0/users`: Graph's user resource (list, create, read, update, delete, memberOf).
+"""`/v1.0/users`: Graph's user resource (list, create, read, update, delete, memberOf, revokeSignInSessions).
 
 Handlers are plain `def`s: FastAPI runs them in its thread pool, so argon2 hashing of a new password
 never blocks the event loop.
@@ -15,7 +15,7 @@ from limen.service.directory_users import password_from_profile
 from limen.store.db import transaction
 from limen.web.deps import get_services, tenant_id_for
 from limen.web.graph._body import Prop, check_body, json_object
-from limen.web.graph.odata import collection, entity, list_query, parse_select
+from limen.web.graph.odata import collection, context_url, entity, list_query, parse_select
 from limen.web.graph.shapes import (
     GROUP_PROPERTIES,
     GROUP_TYPE,
@@ -106,6 +106,16 @@ def update_user(key: str, request: Request, body: dict[str, Any] = Depends(json_
             db, tenant_id, key, directory.UserChanges(values), services.clock.now(), hasher=services.hasher
         )
     return Response(status_code=204)
+
+
+@router.post("/users/{key}/revokeSignInSessions")
+def revoke_sign_in_sessions(key: str, request: Request) -> dict[str, Any]:
+    """End the user's sessions and refresh tokens (Graph's action; it takes no body). The user signs in
+    again everywhere; access tokens already issued run until they expire."""
+    services = get_services(request)
+    with transaction(services.db) as db:
+        directory.revoke_sign_in_sessions(db, tenant_id_for(request), key, services.clock.now())
+    return {"@odata.context": context_url(request, "Edm.Boolean"), "value": True}
 
 
 @router.delete("/users/{key}", status_code=204)
