@@ -6,7 +6,7 @@ report-only block policy is logged for every sign-in but never enforced."""
 
 from __future__ import annotations
 
-import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,41 +16,17 @@ import sqlalchemy as sa
 from limen.domain.directory import GLOBAL_ADMINISTRATOR
 from limen.service import directory
 from limen.service.context import Services
-from limen.service.methods import runner
 from limen.store.db import transaction
-from limen.store.models import SignInRow, User
+from limen.store.models import SignInRow
 from tests.conftest import ADMIN_TOKEN, make_env
 from tests.support.forms import form_with
 from tests.support.live import free_port, limen_server
 from tests.support.oidc import authorize_params, query_of
-from tests.support.seed import DEFAULT_PASSWORD, Client, add_client, add_user
+from tests.support.seed import DEFAULT_PASSWORD, Client, add_client, add_user, register_totp
+from tests.support.signin import oathtool_code
 
 ADELE = "adele.vance@contoso.test"
 ALEX = "alex.wilber@contoso.test"
-
-
-def register_totp(services: Services, tenant_id: str, user: User) -> str:
-    """A TOTP method for `user`, registered with a code from oathtool; returns the base32 seed."""
-    with transaction(services.db) as db:
-        row = db.get(User, user.id)
-        assert row is not None
-        started = runner.start_registration(db, services, tenant_id, row, "softwareOath", {}, None)
-        assert isinstance(started, runner.Started)
-        secret = str(started.view["secret"])
-        finished = runner.finish_registration(
-            db, services, tenant_id, row, started.challenge_id, {"code": oathtool(secret, services)}, None
-        )
-        assert isinstance(finished, runner.Registration)
-    return secret
-
-
-def oathtool(secret: str, services: Services | None = None) -> str:
-    """The current TOTP code from Debian's oathtool (at the test clock's time when `services` is given:
-    the registration above runs in this process, the sign-ins below against the live server's clock)."""
-    args = ["oathtool", "--totp", "--base32", secret]
-    if services is not None:
-        args.append(f"--now={services.clock.now().strftime('%Y-%m-%d %H:%M:%S UTC')}")
-    return subprocess.run(args, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def sign_in(base: str, rp: Client, upn: str, totp_secret: str | None = None) -> httpx.Response:
@@ -67,7 +43,9 @@ def sign_in(base: str, rp: Client, upn: str, totp_secret: str | None = None) -> 
         if answer.status_code == 200 and "Verify your identity" in answer.text:
             assert totp_secret is not None, f"{upn} was asked for MFA"
             mfa = form_with(answer.text, "/signin/mfa")
-            answer = browser.post("/signin/mfa", data={**mfa.fields, "code": oathtool(totp_secret)})
+            # The live server keeps real time.
+            code = oathtool_code(totp_secret, datetime.now(UTC))
+            answer = browser.post("/signin/mfa", data={**mfa.fields, "code": code})
         return answer
 
 
@@ -114,7 +92,7 @@ def test_location_role_and_report_only_policies_over_real_http(
         directory.create_role_assignment(
             db, tenant_id, services.clock.now(), principal_id=alex.id, role_definition_id=GLOBAL_ADMINISTRATOR
         )
-    alex_totp = register_totp(services, tenant_id, alex)
+    alex_totp = register_totp(services, alex.id)
     rp = add_client(services)
     port = free_port()
     env = make_env(tmp_path, database_url, LIMEN_ISSUER=f"http://127.0.0.1:{port}")

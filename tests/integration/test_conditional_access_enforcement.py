@@ -14,10 +14,9 @@ from fastapi.testclient import TestClient
 from limen.domain.clock import FrozenClock
 from limen.service import conditional_access as ca
 from limen.service.context import Services
-from limen.service.methods import runner
 from limen.store.db import transaction
 from limen.store.models import Device, SignInRow, User
-from tests.support.seed import add_user
+from tests.support.seed import add_user, register_totp
 from tests.support.signin import password_step, post_form
 
 UPN = "adele.vance@contoso.test"
@@ -42,20 +41,6 @@ def add_policy(services: Services, tenant_id: str, body: dict[str, Any]) -> str:
         return str(saved.row.id)
 
 
-def register_totp(services: Services, tenant_id: str, clock: FrozenClock) -> str:
-    with transaction(services.db) as db:
-        user = db.scalars(sa.select(User).where(User.user_principal_name == UPN)).one()
-        started = runner.start_registration(db, services, tenant_id, user, "softwareOath", {}, None)
-        assert isinstance(started, runner.Started)
-        secret = str(started.view["secret"])
-        code = pyotp.TOTP(secret).at(clock.now())
-        assert isinstance(
-            runner.finish_registration(db, services, tenant_id, user, started.challenge_id, {"code": code}, None),
-            runner.Registration,
-        )
-    return secret
-
-
 def last_success(services: Services) -> SignInRow:
     with services.db() as db:
         return db.scalars(
@@ -66,8 +51,8 @@ def last_success(services: Services) -> SignInRow:
 def test_an_enabled_mfa_policy_asks_for_mfa_and_is_logged(
     client: TestClient, services: Services, tenant_id: str, clock: FrozenClock
 ) -> None:
-    add_user(services)
-    secret = register_totp(services, tenant_id, clock)
+    user = add_user(services)
+    secret = register_totp(services, user.id)
     policy_id = add_policy(services, tenant_id, policy("Require MFA for all users"))
     clock.advance(timedelta(seconds=30))
     page = password_step(client, UPN)
@@ -159,9 +144,9 @@ def test_a_role_policy_asks_admins_for_mfa_and_not_others(
     from limen.domain.directory import GLOBAL_ADMINISTRATOR
     from limen.service import directory
 
-    add_user(services)
+    user = add_user(services)
     add_user(services, "megan.bowen@contoso.test", name="Megan Bowen", mail="megan.bowen@contoso.test")
-    secret = register_totp(services, tenant_id, clock)
+    secret = register_totp(services, user.id)
     with transaction(services.db) as db:
         admin = db.scalars(sa.select(User).where(User.user_principal_name == UPN)).one()
         directory.create_role_assignment(

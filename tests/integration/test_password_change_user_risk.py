@@ -24,7 +24,7 @@ from limen.service.signin_password_change import MISMATCH, SAME_AS_CURRENT
 from limen.store.db import transaction
 from limen.store.models import RiskDetection, SignInRow, User
 from limen.web.app import create_app
-from tests.integration.test_conditional_access_enforcement import UPN, add_policy, register_totp
+from tests.integration.test_conditional_access_enforcement import UPN, add_policy
 from tests.support.forms import form_with
 from tests.support.oidc import (
     authorize,
@@ -36,7 +36,7 @@ from tests.support.oidc import (
     sign_in,
     tokens_for,
 )
-from tests.support.seed import DEFAULT_PASSWORD, Client, add_client, add_user
+from tests.support.seed import DEFAULT_PASSWORD, Client, add_client, add_user, register_totp
 from tests.support.signin import notice, password_step, post_form
 
 NEW_PASSWORD = "Staple-Orbit-Lantern-42"
@@ -100,7 +100,7 @@ def test_a_high_risk_user_does_mfa_then_changes_the_password_which_remediates_th
 ) -> None:
     caplog.set_level(logging.INFO, logger="limen.signin")
     user = add_user(services)
-    secret = register_totp(services, tenant_id, clock)
+    secret = register_totp(services, user.id)
     policy_id = high_risk_policy(services, tenant_id)
     # Before the risk: a session and a refresh token on another device (perhaps the attacker's).
     elsewhere = TestClient(client.app, base_url="http://127.0.0.1:8000")
@@ -192,7 +192,7 @@ def test_an_abandoned_change_leaves_the_old_password_and_the_risk(
     client: TestClient, services: Services, tenant_id: str, clock: FrozenClock, rp: Client
 ) -> None:
     user = add_user(services)
-    secret = register_totp(services, tenant_id, clock)
+    secret = register_totp(services, user.id)
     high_risk_policy(services, tenant_id)
     reported = report_risk(services, tenant_id, user.id)
     clock.advance(timedelta(seconds=30))
@@ -217,7 +217,7 @@ def test_a_wrong_second_factor_never_reaches_the_password_change(
     client: TestClient, services: Services, tenant_id: str, clock: FrozenClock
 ) -> None:
     user = add_user(services)
-    register_totp(services, tenant_id, clock)
+    register_totp(services, user.id)
     high_risk_policy(services, tenant_id)
     report_risk(services, tenant_id, user.id)
     clock.advance(timedelta(seconds=30))
@@ -254,7 +254,7 @@ def test_a_medium_risk_user_is_not_asked(
     client: TestClient, services: Services, tenant_id: str, clock: FrozenClock
 ) -> None:
     user = add_user(services)
-    register_totp(services, tenant_id, clock)
+    register_totp(services, user.id)
     policy_id = high_risk_policy(services, tenant_id)
     reported = report_risk(services, tenant_id, user.id, level="medium")
     clock.advance(timedelta(seconds=30))
@@ -280,7 +280,7 @@ def test_the_password_grant_and_http_basic_of_a_high_risk_user_are_blocked(
     ropc: TestClient, services: Services, tenant_id: str, clock: FrozenClock
 ) -> None:
     user = add_user(services)
-    register_totp(services, tenant_id, clock)
+    register_totp(services, user.id)
     high_risk_policy(services, tenant_id)
     reported = report_risk(services, tenant_id, user.id)
     public = add_client(services, "http://127.0.0.1:9998/callback", public=True, name="Contoso Mobile")
@@ -370,7 +370,7 @@ def test_single_sign_on_of_a_user_who_became_high_risk_asks_for_a_new_sign_in_wi
     client: TestClient, services: Services, tenant_id: str, clock: FrozenClock, rp: Client
 ) -> None:
     user = add_user(services)
-    secret = register_totp(services, tenant_id, clock)
+    secret = register_totp(services, user.id)
     high_risk_policy(services, tenant_id)
     clock.advance(timedelta(seconds=30))
     assert password_step(client, UPN).status_code == 303  # not at risk yet: a password is enough

@@ -18,7 +18,7 @@ from limen.service import conditional_access as ca
 from limen.service.context import Services
 from limen.store.db import transaction
 from limen.store.models import SignInRow
-from tests.integration.test_conditional_access_enforcement import UPN, add_policy, register_totp
+from tests.integration.test_conditional_access_enforcement import UPN, add_policy
 from tests.integration.test_oidc_device_code import enter_code, start
 from tests.support.forms import form_with
 from tests.support.oidc import (
@@ -32,7 +32,7 @@ from tests.support.oidc import (
     refresh,
     tokens_for,
 )
-from tests.support.seed import DEFAULT_PASSWORD, Client, add_client, add_user
+from tests.support.seed import DEFAULT_PASSWORD, Client, add_client, add_user, register_totp
 from tests.support.signin import password_step, post_form
 
 
@@ -83,8 +83,8 @@ def rows(services: Services, app: Client) -> list[SignInRow]:
 def test_single_sign_on_steps_up_to_mfa_without_the_password_again(
     client: TestClient, services: Services, tenant_id: str, clock: FrozenClock, portal: Client, payroll: Client
 ) -> None:
-    add_user(services)
-    secret = register_totp(services, tenant_id, clock)
+    user = add_user(services)
+    secret = register_totp(services, user.id)
     policy_id = add_policy(services, tenant_id, for_app(payroll, "MFA for Payroll", grant=mfa()))
     clock.advance(timedelta(seconds=30))
     obtain_code(client, portal, UPN)  # a password is enough for the portal
@@ -202,9 +202,9 @@ def test_refresh_tokens_past_the_sign_in_frequency_need_an_interactive_sign_in(
 def test_refresh_tokens_of_a_password_only_sign_in_stop_when_the_application_needs_mfa(
     client: TestClient, services: Services, tenant_id: str, clock: FrozenClock, payroll: Client
 ) -> None:
-    add_user(services)
+    user = add_user(services)
     tokens = tokens_for(client, payroll, UPN)
-    register_totp(services, tenant_id, clock)
+    register_totp(services, user.id)
     add_policy(services, tenant_id, for_app(payroll, "MFA for Payroll", grant=mfa()))
     response = refresh(client, payroll, tokens["refresh_token"])
     assert response.status_code == 400 and response.json()["error_codes"] == [50076]

@@ -15,13 +15,12 @@ from limen.cli import app as cli_app
 from limen.domain.clock import FrozenClock
 from limen.service import conditional_access as ca
 from limen.service.context import Services
-from limen.service.methods import runner
 from limen.store.db import transaction
 from limen.store.models import SignInRow, User
 from limen.web.app import create_app
 from tests.conftest import make_env
 from tests.support.oidc import authorize, authorize_params, sign_in
-from tests.support.seed import Client
+from tests.support.seed import Client, register_totp
 from tests.support.signin import post_form
 
 URL = "/v1.0/identity/conditionalAccess/evaluate"
@@ -115,15 +114,7 @@ def test_what_if_and_the_sign_in_agree(
     services: Services, tenant_id: str, user: User, rp: Client, clock: FrozenClock, admin_headers: dict[str, str]
 ) -> None:
     ids = seed_policies(services, tenant_id)
-    with transaction(services.db) as db:
-        row = db.get(User, user.id)
-        assert row is not None
-        started = runner.start_registration(db, services, tenant_id, row, "softwareOath", {}, None)
-        assert isinstance(started, runner.Started)
-        secret = str(started.view["secret"])
-        runner.finish_registration(
-            db, services, tenant_id, row, started.challenge_id, {"code": pyotp.TOTP(secret).at(clock.now())}, None
-        )
+    secret = register_totp(services, user.id)
     clock.advance(timedelta(seconds=30))
     with TestClient(
         create_app(services), base_url="http://127.0.0.1:8000", client=(US_IP, 40000), headers={"User-Agent": WINDOWS}

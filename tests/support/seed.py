@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pyotp
+
 from limen.service import apps as apps_service
 from limen.service.context import Services
 from limen.service.directory import create_user
+from limen.service.methods import runner
 from limen.service.tenants import default_tenant_id
 from limen.store.db import transaction
 from limen.store.models import User
@@ -67,3 +70,19 @@ def add_client(
         )
         secret = None if public else apps_service.add_password(db, app, now=now).secret_text
     return Client(app_id=app.app_id, secret=secret, redirect_uri=redirect_uri, display_name=name)
+
+
+def register_totp(services: Services, user_id: str) -> str:
+    """Register an authenticator-app code method (TOTP) for the user, at the test clock's time, as My
+    security info would; returns the base32 seed."""
+    with transaction(services.db) as db:
+        user = db.get(User, user_id)
+        assert user is not None
+        tenant_id = user.tenant_id
+        started = runner.start_registration(db, services, tenant_id, user, "softwareOath", {}, None)
+        assert isinstance(started, runner.Started)
+        secret = str(started.view["secret"])
+        code = pyotp.TOTP(secret).at(services.clock.now())
+        finished = runner.finish_registration(db, services, tenant_id, user, started.challenge_id, {"code": code}, None)
+        assert isinstance(finished, runner.Registration)
+    return secret
