@@ -9,9 +9,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from limen.crypto.tokens import constant_time_equals, new_secret, secret_hash
-from limen.domain.errors import NotFound, ValidationFailed
+from limen.domain.errors import ValidationFailed
 from limen.domain.ids import new_id, parse_guid
 from limen.domain.redirects import validate_redirect_uris
+from limen.service.rows import get_in_tenant
 from limen.store.models import Application, ApplicationPassword
 
 DEFAULT_SECRET_LIFETIME = timedelta(days=730)
@@ -107,13 +108,7 @@ def find_by_app_id(db: Session, tenant_id: str, app_id: str) -> Application | No
 
 
 def get_application(db: Session, tenant_id: str, object_id: str) -> Application:
-    parsed = parse_guid(object_id)
-    app = db.get(Application, parsed) if parsed else None
-    if app is None or app.tenant_id != tenant_id:
-        raise NotFound(
-            f"Resource '{object_id}' does not exist or one of its queried reference-property objects are not present."
-        )
-    return app
+    return get_in_tenant(db, Application, tenant_id, object_id)
 
 
 def passwords_of(db: Session, app: Application) -> list[ApplicationPassword]:

@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from limen.crypto.tokens import new_secret, secret_hash
@@ -29,6 +28,7 @@ from limen.domain.errors import Conflict, NotFound, ValidationFailed
 from limen.domain.ids import new_id, parse_guid
 from limen.service.directory_users import get_user_by_key
 from limen.service.paging import Clause, Filterable, Page, apply_filters, keyset_page
+from limen.service.rows import flush_unique, get_in_tenant, not_found
 from limen.store.models import Device, DeviceOwner, User
 
 log = logging.getLogger("limen.devices")
@@ -122,12 +122,6 @@ class EnrolmentLink:
     url: str
     code: str
     expires_at: datetime
-
-
-def not_found(key: str) -> NotFound:
-    return NotFound(
-        f"Resource '{key}' does not exist or one of its queried reference-property objects are not present."
-    )
 
 
 # --- validation ---------------------------------------------------------------------------------
@@ -262,7 +256,7 @@ def create_device(
         setattr(device, column, value)
     _ensure_device_id_free(db, tenant_id, device.device_id)
     db.add(device)
-    _flush_unique(db)
+    flush_unique(db, DEVICE_ID_TAKEN)
     for key in owner_keys:
         add_owner(db, tenant_id, device.id, key)
     return device
@@ -273,21 +267,9 @@ def _ensure_device_id_free(db: Session, tenant_id: str, device_id: str) -> None:
         raise Conflict(DEVICE_ID_TAKEN)
 
 
-def _flush_unique(db: Session) -> None:
-    # The pre-check gives the clear message; this catches two requests passing it at once.
-    try:
-        db.flush()
-    except IntegrityError:
-        raise Conflict(DEVICE_ID_TAKEN) from None
-
-
 def get_device(db: Session, tenant_id: str, object_id: str) -> Device:
     """The device with object id `object_id` (Graph's `/devices/{id}`), or NotFound."""
-    parsed = parse_guid(object_id)
-    device = db.get(Device, parsed) if parsed else None
-    if device is None or device.tenant_id != tenant_id:
-        raise not_found(object_id)
-    return device
+    return get_in_tenant(db, Device, tenant_id, object_id)
 
 
 def find_device(db: Session, tenant_id: str, key: str) -> Device:

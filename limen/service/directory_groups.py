@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 
 from limen.domain.errors import NotFound, ValidationFailed
 from limen.domain.ids import new_id, parse_guid
-from limen.service.directory_users import clean_text, not_found, required_text
+from limen.service.directory_users import clean_text, required_text
 from limen.service.paging import AnySelect, Clause, Column, Filterable, Page, apply_filters, keyset_page
+from limen.service.rows import get_in_tenant, not_found
 from limen.store.models import Group, GroupMember, RoleAssignment, User
 
 DirectoryObject = User | Group
@@ -83,11 +84,7 @@ def create_group(
 
 def get_group(db: Session, tenant_id: str, group_id: str) -> Group:
     """The group with object id `group_id`, or NotFound."""
-    parsed = parse_guid(group_id)
-    group = db.get(Group, parsed) if parsed else None
-    if group is None or group.tenant_id != tenant_id:
-        raise not_found(group_id)
-    return group
+    return get_in_tenant(db, Group, tenant_id, group_id)
 
 
 def groups_named(db: Session, tenant_id: str, display_name: str) -> list[Group]:

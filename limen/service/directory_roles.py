@@ -17,8 +17,8 @@ from limen.domain.directory import role_catalogue
 from limen.domain.errors import Conflict, NotFound, ValidationFailed
 from limen.domain.ids import new_id, parse_guid
 from limen.service.directory_groups import ancestors_cte, get_directory_object
-from limen.service.directory_users import not_found
 from limen.service.paging import Clause, Filterable, Page, apply_filters, keyset_page
+from limen.service.rows import get_in_tenant
 from limen.store.models import RoleAssignment
 
 #: Limen assigns directory roles tenant-wide only; administrative units and app scopes do not exist here.
@@ -95,11 +95,7 @@ def create_role_assignment(
 
 def get_role_assignment(db: Session, tenant_id: str, assignment_id: str) -> RoleAssignment:
     """The assignment with this id, or NotFound."""
-    parsed = parse_guid(assignment_id)
-    assignment = db.get(RoleAssignment, parsed) if parsed else None
-    if assignment is None or assignment.tenant_id != tenant_id:
-        raise not_found(assignment_id)
-    return assignment
+    return get_in_tenant(db, RoleAssignment, tenant_id, assignment_id)
 
 
 def list_role_assignments(

@@ -12,15 +12,15 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from limen.crypto.passwords import Argon2Hasher
 from limen.domain.directory import UserType, normalize_upn, upn_key
-from limen.domain.errors import Conflict, NotFound, ValidationFailed
+from limen.domain.errors import Conflict, ValidationFailed
 from limen.domain.ids import new_id, parse_guid
 from limen.service import sessions
 from limen.service.paging import Clause, Filterable, Page, apply_filters, keyset_page
+from limen.service.rows import flush_unique, get_in_tenant, not_found
 from limen.store.models import GroupMember, RoleAssignment, User
 
 #: Entra's length rule for cloud passwords; banned-password checks come with the password policy.
@@ -56,13 +56,6 @@ class UserChanges:
     """PATCH semantics: only the fields present in `values` change. Keys are Graph property names."""
 
     values: Mapping[str, Any]
-
-
-def not_found(key: str) -> NotFound:
-    """Graph's wording for a missing object (404 Request_ResourceNotFound)."""
-    return NotFound(
-        f"Resource '{key}' does not exist or one of its queried reference-property objects are not present."
-    )
 
 
 def check_password(password: object) -> str:
@@ -180,7 +173,7 @@ def create_user(
     )
     _ensure_upn_free(db, tenant_id, user.upn_key)
     db.add(user)
-    _flush_unique(db)
+    flush_unique(db, UPN_TAKEN)
     return user
 
 
@@ -192,21 +185,9 @@ def _ensure_upn_free(db: Session, tenant_id: str, key: str, *, except_id: str | 
         raise Conflict(UPN_TAKEN)
 
 
-def _flush_unique(db: Session) -> None:
-    # The pre-check above gives the clear message; this catches the race where two requests pass it at once.
-    try:
-        db.flush()
-    except IntegrityError:
-        raise Conflict(UPN_TAKEN) from None
-
-
 def get_user(db: Session, tenant_id: str, user_id: str) -> User:
     """The user with object id `user_id`, or NotFound."""
-    parsed = parse_guid(user_id)
-    user = db.get(User, parsed) if parsed else None
-    if user is None or user.tenant_id != tenant_id:
-        raise not_found(user_id)
-    return user
+    return get_in_tenant(db, User, tenant_id, user_id)
 
 
 def find_by_upn(db: Session, tenant_id: str, upn: str) -> User | None:
@@ -287,7 +268,7 @@ def update_user(
     revoke = "password_hash" in updates or (user.account_enabled and updates.get("account_enabled") is False)
     for column, value in updates.items():
         setattr(user, column, value)
-    _flush_unique(db)
+    flush_unique(db, UPN_TAKEN)
     if revoke:
         sessions.revoke_user(db, user.id, now)
     return user

@@ -21,20 +21,19 @@ from limen.domain.access.context import EvaluationContext
 from limen.domain.access.engine import evaluate
 from limen.domain.access.what_if import parse_request
 from limen.domain.errors import NotFound, ValidationFailed
-from limen.domain.ids import parse_guid
 from limen.service import access_policies
 from limen.service.context import Services
 from limen.service.directory import member_of_transitive, role_ids_of
 from limen.service.geo import country_of
+from limen.service.rows import in_tenant
 from limen.store.models import Tenant, User
 
 
 def context_from_request(db: Session, tenant_id: str, body: Mapping[str, Any]) -> EvaluationContext:
     """The engine's context for a What If request; ValidationFailed names the property at fault."""
     request = parse_request(body)
-    user_id = parse_guid(request.user_id)
-    user = db.get(User, user_id) if user_id else None
-    if user is None or user.tenant_id != tenant_id:
+    user = in_tenant(db, User, tenant_id, request.user_id)
+    if user is None:
         raise NotFound(f"User '{request.user_id}' does not exist in this tenant.")
     country = request.country
     if country is None and request.ip_address is not None:

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from limen.domain.directory import DirectoryRole, role_catalogue
 from limen.domain.ids import parse_guid
 from limen.service import directory
-from limen.service.directory_users import not_found
 from limen.service.paging import Clause
+from limen.service.rows import not_found
 from limen.store.db import transaction
 from limen.web.deps import get_services, tenant_id_for
 from limen.web.graph._body import Prop, check_body, json_object
