@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from limen.crypto.tokens import constant_time_equals
 from limen.protocols.oidc import device
@@ -37,7 +36,7 @@ from limen.web.ui.browser import (
     with_browser_token,
 )
 from limen.web.ui.render import page
-from limen.web.ui.router import _BadForm, _form, _refused, blocked, complete, expired, forbidden
+from limen.web.ui.router import blocked, complete, expired, forbidden, form_post
 
 router = APIRouter(include_in_schema=False)
 
@@ -113,15 +112,8 @@ def enter_code(request: Request) -> Response:
 
 
 @router.post("/device")
-async def submit_code(request: Request) -> Response:
-    try:
-        form = await _form(request)
-    except _BadForm as bad:
-        return _refused(bad.status)
-    return await run_in_threadpool(_submit_code, request, form)
-
-
-def _submit_code(request: Request, form: dict[str, str]) -> Response:
+@form_post
+def submit_code(request: Request, form: dict[str, str]) -> Response:
     browser = browser_token(request)
     if not csrf_ok(request, _CODE_SCOPE, browser, form.get("csrf_token")):
         return forbidden(request)
@@ -235,15 +227,8 @@ def confirm_after_sign_in(request: Request) -> Response:
 
 
 @router.post("/device/confirm")
-async def submit_confirmation(request: Request) -> Response:
-    try:
-        form = await _form(request)
-    except _BadForm as bad:
-        return _refused(bad.status)
-    return await run_in_threadpool(_submit_confirmation, request, form)
-
-
-def _submit_confirmation(request: Request, form: dict[str, str]) -> Response:
+@form_post
+def submit_confirmation(request: Request, form: dict[str, str]) -> Response:
     services = get_services(request)
     tenant_id = tenant_id_for(request)
     authorization_id = form.get("authorization", "")[:64]

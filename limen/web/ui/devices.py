@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from limen.crypto.tokens import secret_hash
 from limen.domain.errors import ValidationFailed
@@ -20,7 +19,7 @@ from limen.store.db import transaction
 from limen.web.deps import client_ip, get_services, tenant_id_for
 from limen.web.ui.browser import DEVICE_COOKIE, browser_token, csrf_ok, csrf_token, set_cookie, with_browser_token
 from limen.web.ui.render import page
-from limen.web.ui.router import _BadForm, _form, _refused, forbidden
+from limen.web.ui.router import forbidden, form_post
 
 log = logging.getLogger("limen.devices")
 
@@ -93,15 +92,8 @@ def enrol_page(request: Request) -> Response:
 
 
 @router.post("/devices/enrol")
-async def enrol(request: Request) -> Response:
-    try:
-        form = await _form(request)
-    except _BadForm as bad:
-        return _refused(bad.status)
-    return await run_in_threadpool(_enrol, request, form)
-
-
-def _enrol(request: Request, form: dict[str, str]) -> Response:
+@form_post
+def enrol(request: Request, form: dict[str, str]) -> Response:
     code = form.get("code", "")[:_MAX_CODE]
     if not csrf_ok(request, _scope(code), browser_token(request), form.get("csrf_token")):
         return forbidden(request)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 from urllib.parse import parse_qsl
 
@@ -191,6 +192,21 @@ def _refused(status: int) -> Response:
     return PlainTextResponse("Request refused", status_code=status, headers=SECURITY_HEADERS)
 
 
+def form_post(handler: Callable[[Request, dict[str, str]], Response]) -> Callable[[Request], Awaitable[Response]]:
+    """A form post endpoint: the size-limited form read here (a bad one refused, see `_form`), then
+    `handler(request, form)` in a worker thread, where the database and argon2 may block."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            form = await _form(request)
+        except _BadForm as bad:
+            return _refused(bad.status)
+        return await run_in_threadpool(handler, request, form)
+
+    endpoint.__name__ = endpoint.__qualname__ = handler.__name__
+    return endpoint
+
+
 async def signin_page(request: Request) -> Response:
     services = get_services(request)
     tenant_id = tenant_id_for(request)
@@ -248,16 +264,8 @@ async def restart(request: Request) -> Response:
     return expired(request) if view is None else render_flow(request, view, browser)
 
 
-async def password(request: Request) -> Response:
-    try:
-        form = await _form(request)
-    except _BadForm as bad:
-        return _refused(bad.status)
-    # argon2 and the database run in a worker thread, so they never block the event loop.
-    return await run_in_threadpool(_password, request, form)
-
-
-def _password(request: Request, form: dict[str, str]) -> Response:
+@form_post  # argon2 and the database run in a worker thread, so they never block the event loop
+def password(request: Request, form: dict[str, str]) -> Response:
     flow = form.get("flow", "")
     browser = browser_token(request)
     if not csrf_ok(request, flow, browser, form.get("csrf_token")):
