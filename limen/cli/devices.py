@@ -15,6 +15,7 @@ from rich.table import Table
 
 from limen.cli._common import command_services, console, friendly_errors
 from limen.domain.errors import ValidationFailed
+from limen.domain.timestamps import graph_time
 from limen.service import devices, directory
 from limen.service.tenants import default_tenant_id
 from limen.store.db import transaction
@@ -76,7 +77,7 @@ def _values(**options: Any) -> dict[str, Any]:
 def _print_link(link: devices.EnrolmentLink) -> None:
     console.print(f"Enrolment link for {escape(link.display_name)}:", soft_wrap=True, highlight=False)
     console.print(link.url, soft_wrap=True, highlight=False, markup=False)
-    expires = devices.graph_time(link.expires_at)
+    expires = graph_time(link.expires_at)
     console.print(
         f"Open it in the device's browser before {expires}. It works once; Limen does not keep it and cannot "
         "show it again.",
@@ -145,7 +146,7 @@ def device_add(
                 shape = devices.device_json(device)
         if as_json:
             if made is not None:
-                shape["enrolmentLink"] = {"url": made.url, "expirationDateTime": devices.graph_time(made.expires_at)}
+                shape["enrolmentLink"] = {"url": made.url, "expirationDateTime": graph_time(made.expires_at)}
             console.print_json(json.dumps(shape))
             return
         console.print(
@@ -208,7 +209,7 @@ def device_show(
             if value is not None:
                 console.print(f"{name}: {value}", soft_wrap=True, highlight=False, markup=False)
         console.print(f"registeredOwners: {', '.join(owners) or '-'}", soft_wrap=True, highlight=False)
-        enrolled = devices.graph_time(device.enrolled_at) if device.binding else None
+        enrolled = graph_time(device.enrolled_at) if device.binding else None
         console.print(f"browser: {'enrolled ' + enrolled if enrolled else 'none enrolled'}", soft_wrap=True)
 
 
@@ -296,12 +297,6 @@ def device_enrolment_link(
             device = devices.find_device(db, tenant_id, key)
             made = devices.enrolment_link(db, tenant_id, device.id, services.clock.now(), services.settings.issuer)
         if as_json:
-            body = {
-                "id": made.device_id,
-                "displayName": made.display_name,
-                "url": made.url,
-                "expirationDateTime": devices.graph_time(made.expires_at),
-            }
-            console.print_json(json.dumps(body))
+            console.print_json(json.dumps(made.to_json()))
             return
         _print_link(made)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,6 +47,7 @@ from limen.domain.access.schema_types import type_name
 from limen.domain.directory import Plan, role_catalogue
 from limen.domain.errors import Conflict, LimenError, NotFound, ValidationFailed
 from limen.domain.ids import new_id, parse_guid
+from limen.domain.timestamps import graph_time
 from limen.service import security_defaults
 from limen.store.models import (
     Application,
@@ -319,11 +320,6 @@ def delete_policy(db: Session, tenant_id: str, policy_id: str) -> None:
     db.delete(row)
     _bump_version(db, tenant_id)
     db.flush()
-
-
-def graph_time(value: datetime | None) -> str | None:
-    """Graph's timestamp form: UTC with a Z."""
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def strength_lookup(db: Session, tenant_id: str) -> dict[str, dict[str, Any]]:

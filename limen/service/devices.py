@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 from limen.crypto.tokens import new_secret, secret_hash
 from limen.domain.errors import Conflict, NotFound, ValidationFailed
 from limen.domain.ids import new_id, parse_guid
-from limen.service.directory_users import get_user_by_key
+from limen.domain.timestamps import graph_time
+from limen.service.directory_users import clean_text, get_user_by_key
 from limen.service.paging import Clause, Filterable, Page, apply_filters, keyset_page
 from limen.service.rows import flush_unique, get_in_tenant, not_found
 from limen.store.models import Device, DeviceOwner, User
@@ -60,7 +61,7 @@ BAD_ENROLMENT_CODE = (
 )
 
 #: Longest values, per Graph property (Graph's own limits where it documents them).
-_TEXT_LIMITS = {"extensionAttribute": 1024}
+_EXTENSION_ATTRIBUTE_MAX = 1024
 _MAX_TEXT = 256
 _MAX_LIST_ITEMS = 100
 
@@ -123,27 +124,17 @@ class EnrolmentLink:
     code: str
     expires_at: datetime
 
+    def to_json(self) -> dict[str, Any]:
+        """The link as the API and `limen device enrolment-link --json` show it (never the bare code)."""
+        return {
+            "id": self.device_id,
+            "displayName": self.display_name,
+            "url": self.url,
+            "expirationDateTime": graph_time(self.expires_at),
+        }
+
 
 # --- validation ---------------------------------------------------------------------------------
-
-
-def _text(field: str, value: object, *, required: bool = False) -> str | None:
-    """Trimmed text; empty means absent (null)."""
-    if value is None:
-        if required:
-            raise ValidationFailed(f"{field} is required.")
-        return None
-    if not isinstance(value, str):
-        raise ValidationFailed(f"{field} must be a string.")
-    text = value.strip()
-    if not text:
-        if required:
-            raise ValidationFailed(f"{field} is required and cannot be empty.")
-        return None
-    limit = _TEXT_LIMITS.get(field.rstrip("0123456789"), _MAX_TEXT)
-    if len(text) > limit:
-        raise ValidationFailed(f"{field} is too long: at most {limit} characters.")
-    return text
 
 
 def _choice(field: str, value: object, allowed: tuple[str, ...]) -> str:
@@ -182,7 +173,7 @@ def _extension_attributes(value: object, current: Mapping[str, Any]) -> dict[str
                 f"Property '{name}' does not exist on type 'microsoft.graph.onPremisesExtensionAttributes': "
                 "use extensionAttribute1 to extensionAttribute15."
             )
-        text = _text(name, attribute)
+        text = clean_text(name, attribute, limit=_EXTENSION_ATTRIBUTE_MAX)
         if text is None:
             merged.pop(name, None)
         else:
@@ -198,7 +189,7 @@ def _columns(values: Mapping[str, Any], current: Device | None) -> dict[str, Any
     columns: dict[str, Any] = {}
     for name, column in _TEXT_COLUMNS.items():
         if name in values:
-            columns[column] = _text(name, values[name], required=name == "displayName")
+            columns[column] = clean_text(name, values[name], required=name == "displayName", limit=_MAX_TEXT)
     for name, column in _BOOL_COLUMNS.items():
         if name in values:
             if not isinstance(values[name], bool):
@@ -514,10 +505,6 @@ def signed_in_from(
 
 
 # --- Graph JSON ---------------------------------------------------------------------------------
-
-
-def graph_time(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def device_json(device: Device) -> dict[str, Any]:

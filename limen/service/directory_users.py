@@ -89,8 +89,9 @@ def password_from_profile(profile: object) -> str | None:
     return None if password is None else check_password(password)
 
 
-def clean_text(field: str, value: object, *, required: bool = False) -> str | None:
-    """Trim an optional text property; empty means absent, and `required` fields must be present."""
+def clean_text(field: str, value: object, *, required: bool = False, limit: int | None = None) -> str | None:
+    """Trim an optional text property; empty means absent, and `required` fields must be present. At most
+    `limit` characters (by default the directory's limit for `field`)."""
     if value is None:
         if required:
             raise ValidationFailed(f"{field} is required.")
@@ -102,7 +103,8 @@ def clean_text(field: str, value: object, *, required: bool = False) -> str | No
         if required:
             raise ValidationFailed(f"{field} is required and cannot be empty.")
         return None
-    limit = _TEXT_LIMITS.get(field, 256)
+    if limit is None:
+        limit = _TEXT_LIMITS.get(field, 256)
     if len(text) > limit:
         raise ValidationFailed(f"{field} is too long: at most {limit} characters.")
     return text

@@ -37,6 +37,7 @@ from limen.domain.methods.base import (
     Subject,
     Verified,
 )
+from limen.domain.timestamps import graph_time
 
 #: Letters and digits without the look-alikes 0/O/o, 1/I/l/i: a pass is read aloud or copied from a
 #: screen by someone on their first day, and 55 symbols still give 46 bits in 8 characters.
@@ -168,10 +169,6 @@ def mode_of(data: Mapping[str, Any]) -> str:
     return MODE_ONE_TIME if Terms.from_data(data).one_time else MODE_MULTI_USE
 
 
-def _graph_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def graph_shape(
     method_id: str,
     created_at: datetime,
@@ -189,8 +186,8 @@ def graph_shape(
         "@odata.type": SPEC.graph_type,
         "id": method_id,
         "temporaryAccessPass": value,
-        "createdDateTime": _graph_time(created_at),
-        "startDateTime": _graph_time(pass_terms.start),
+        "createdDateTime": graph_time(created_at),
+        "startDateTime": graph_time(pass_terms.start),
         "lifetimeInMinutes": pass_terms.lifetime_minutes,
         "isUsableOnce": pass_terms.one_time,
         "isUsable": reason is None,

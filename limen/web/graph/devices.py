@@ -161,13 +161,7 @@ def enrolment_link(device_id: str, request: Request) -> JSONResponse:
         link = devices.enrolment_link(
             db, tenant_id_for(request), device_id, services.clock.now(), services.settings.issuer
         )
-    body = {
-        "@odata.context": context_url(request, "microsoft.graph.limenDeviceEnrolmentLink"),
-        "id": link.device_id,
-        "displayName": link.display_name,
-        "url": link.url,
-        "expirationDateTime": devices.graph_time(link.expires_at),
-    }
+    body = {"@odata.context": context_url(request, "microsoft.graph.limenDeviceEnrolmentLink"), **link.to_json()}
     return JSONResponse(body, headers=_NO_STORE)
 
 

@@ -5,10 +5,10 @@ Plain functions of the stored rows (no FastAPI), so the CLI's --json output matc
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from limen.domain.directory import DirectoryRole
+from limen.domain.timestamps import graph_time
 from limen.store.models import Application, ApplicationPassword, Group, RoleAssignment, User
 
 USER_TYPE = "microsoft.graph.user"
@@ -42,11 +42,6 @@ GROUP_PROPERTIES = frozenset(
         "createdDateTime",
     ]
 )
-
-
-def graph_time(value: datetime | None) -> str | None:
-    """Graph's timestamp form: UTC, second precision, with a Z."""
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def user_json(user: User) -> dict[str, Any]:

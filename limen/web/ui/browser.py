@@ -22,7 +22,8 @@ BROWSER_COOKIE = "limen_browser"
 SESSION_COOKIE = "limen_session"
 #: A registered device's binding (limen.service.devices): set by the device enrolment page.
 DEVICE_COOKIE = "limen_device"
-BROWSER_COOKIE_MAX_AGE = 400 * 24 * 3600
+#: The lifetime of the long-lived cookies (browser binding, registered device): browsers cap it at 400 days.
+MAX_COOKIE_AGE = 400 * 24 * 3600
 
 
 def browser_token(request: Request) -> str | None:
@@ -34,7 +35,7 @@ def ensure_browser_token(request: Request, response: Response) -> str:
     token = browser_token(request)
     if token is None:
         token = new_secret(24)
-        set_cookie(request, response, BROWSER_COOKIE, token, max_age=BROWSER_COOKIE_MAX_AGE)
+        set_cookie(request, response, BROWSER_COOKIE, token, max_age=MAX_COOKIE_AGE)
     return token
 
 

@@ -17,7 +17,15 @@ from limen.domain.errors import ValidationFailed
 from limen.service import devices
 from limen.store.db import transaction
 from limen.web.deps import client_ip, get_services, tenant_id_for
-from limen.web.ui.browser import DEVICE_COOKIE, browser_token, csrf_ok, csrf_token, set_cookie, with_browser_token
+from limen.web.ui.browser import (
+    DEVICE_COOKIE,
+    MAX_COOKIE_AGE,
+    browser_token,
+    csrf_ok,
+    csrf_token,
+    set_cookie,
+    with_browser_token,
+)
 from limen.web.ui.render import page
 from limen.web.ui.router import forbidden, form_post
 
@@ -25,22 +33,12 @@ log = logging.getLogger("limen.devices")
 
 router = APIRouter(include_in_schema=False)
 
-#: The cookie that tells a sign-in which registered device it is on.
-#: Browsers cap cookie lifetimes at 400 days; `refresh_device_cookie` renews it when a sign-in uses it.
-DEVICE_COOKIE_MAX_AGE = 400 * 24 * 3600
 _MAX_CODE = 128
 
 
 def device_cookie(request: Request) -> str | None:
     """The `limen_device` cookie's value, for `limen.service.devices.device_for_cookie`."""
     return request.cookies.get(DEVICE_COOKIE) or None
-
-
-def refresh_device_cookie(request: Request, response: Response) -> None:
-    """Set the cookie again with a fresh lifetime, so a device in use never ages out of its registration."""
-    value = device_cookie(request)
-    if value is not None:
-        set_cookie(request, response, DEVICE_COOKIE, value, max_age=DEVICE_COOKIE_MAX_AGE)
 
 
 def _scope(code: str) -> str:
@@ -104,5 +102,5 @@ def enrol(request: Request, form: dict[str, str]) -> Response:
     except ValidationFailed:
         return _invalid(request)
     response = page(request, "device_enrol.html", {"enrolled": True, "device_name": device.display_name})
-    set_cookie(request, response, DEVICE_COOKIE, secret, max_age=DEVICE_COOKIE_MAX_AGE)
+    set_cookie(request, response, DEVICE_COOKIE, secret, max_age=MAX_COOKIE_AGE)
     return response
