@@ -355,9 +355,9 @@ def _on_decided(state: SignInState, event: Decided) -> tuple[SignInState, tuple[
             LogAttempt(decision.error or SignInError.BLOCKED_BY_CONDITIONAL_ACCESS),
             Show(Notice.BLOCKED),
         )
+    # `decide` saw `state.completed`: what it lists is still unmet (a passkey or a Temporary Access Pass
+    # meets "mfa" already, but not a strength that does not accept it).
     requirements = set(decision.requirements) - {"password"}
-    if MFA in requirements and is_multi_factor(state.completed):
-        requirements.discard(MFA)  # a passkey or a Temporary Access Pass was multi-factor already
     if state.password_changed_at is not None:
         requirements.discard(PASSWORD_CHANGE)  # once per sign-in: the decision after the change cannot see it
     pending = tuple(sorted(requirements))

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from limen.domain.access.decision import REAUTHENTICATE, Decision
-from limen.domain.session import CompletedMethod, is_multi_factor
+from limen.domain.session import CompletedMethod
 from limen.domain.signin import MFA, REGISTER_SECURITY_INFO
 from limen.domain.signin_log import CLIENT_APP_USED, SignInError
 from limen.service import signin_log
@@ -52,23 +52,15 @@ class Reuse:
 _STEP_UP_REQUIREMENTS = frozenset({MFA, REGISTER_SECURITY_INFO, PASSWORD_METHOD})
 
 
-def requirements_met(decision: Decision, methods: tuple[CompletedMethod, ...]) -> bool:
-    """Whether a session's completed methods satisfy a decision's requirements. A requirement this check
-    does not know (a future Conditional Access control) counts as unmet: fail closed."""
-    for requirement in decision.requirements:
-        if requirement == MFA:
-            # Conditional Access evaluated the session's own methods: a requirement it still lists is
-            # unmet (e.g. an authentication strength the session's second factor does not reach).
-            # Security defaults and per-user MFA list "mfa" whenever it applies: any second factor meets it.
-            if decision.reason == "conditionalAccess" or not is_multi_factor(methods):
-                return False
-        elif requirement == REGISTER_SECURITY_INFO:
-            # Still skippable: the person was offered registration at sign-in and may have skipped it.
-            if not decision.registration_skippable:
-                return False
-        elif requirement != PASSWORD_METHOD:
-            return False
-    return True
+def requirements_met(decision: Decision) -> bool:
+    """Whether a session meets a decision made on its own methods. `decide` lists only what they do not
+    meet ("mfa" means no second factor yet, or one an authentication strength does not accept), so only
+    the password (done) and a registration the person may still skip let it through. A requirement this
+    check does not know (a future control) counts as unmet: fail closed."""
+    return all(
+        requirement == PASSWORD_METHOD or (requirement == REGISTER_SECURITY_INFO and decision.registration_skippable)
+        for requirement in decision.requirements
+    )
 
 
 def assess(
@@ -100,7 +92,7 @@ def assess(
         return Reuse(Verdict.BLOCKED, decision)
     if REAUTHENTICATE in decision.requirements:
         return Reuse(Verdict.SIGN_IN, decision)
-    if requirements_met(decision, methods):
+    if requirements_met(decision):
         return Reuse(Verdict.ALLOWED, decision)
     if interactive and decision.requirements <= _STEP_UP_REQUIREMENTS:
         return Reuse(Verdict.STEP_UP, decision)

@@ -261,6 +261,7 @@ def _decide_with(
         registration_required=account.registration_required if account else False,
         registration_started_at=account.registration_started_at if account else None,
         familiar=familiar,
+        completed=completed,
         reusing_session=reusing_session,
     )
     if policies.has_conditional_access:
@@ -270,7 +271,6 @@ def _decide_with(
             user_type=(account.user_type if account else "Member").lower(),
             platform=platform_of(meta.user_agent),
             country=country_of(meta.ip_address),
-            completed=completed,
             # One indexed query: the user's active risk detections (limen.service.user_risk).
             user_risk=user_risk.level(orm, tenant_id, user_id, now) if orm is not None else "none",
             authentication_flow="deviceCodeFlow" if (authorize_request or {}).get("device_authorization") else None,

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from limen.domain.access.strengths import PHISHING_RESISTANT_MFA as PHISHING_RESISTANT
 from limen.domain.clock import FrozenClock
 from limen.domain.methods import SPECS
 from limen.service import conditional_access as ca
@@ -295,3 +296,46 @@ def test_single_sign_on_steps_up_to_registration_when_the_user_has_no_method(
     key = re.search(r'<code class="secret">([A-Z2-7 ]+)</code>', page).group(1).replace(" ", "")  # type: ignore[union-attr]
     done = post_form(client, page, "/signin/register/finish", code=pyotp.TOTP(key).at(clock.now()))
     assert done.status_code == 303 and done.headers["location"].startswith(payroll.redirect_uri)
+
+
+def test_single_sign_on_with_a_weaker_second_factor_steps_up_to_the_required_strength(
+    client: TestClient, services: Services, tenant_id: str, clock: FrozenClock, portal: Client, payroll: Client
+) -> None:
+    from limen.service.methods.store import methods_of, set_default
+    from tests.integration.test_passkeys_http import _registered, webauthn_options
+    from tests.support.soft_webauthn import SoftAuthenticator
+
+    authenticator = SoftAuthenticator()
+    user = _registered(services, authenticator)  # a passkey, and a code app as the default method
+    secret = register_totp(services, user.id)
+    with transaction(services.db) as db:
+        [totp] = [m for m in methods_of(db, tenant_id, user.id) if m.kind == "softwareOath"]
+        assert set_default(db, tenant_id, user.id, totp.id)
+    add_policy(services, tenant_id, for_app(portal, "MFA for the portal", grant=mfa()))
+    phishing_resistant = {"operator": "OR", "authenticationStrength": {"id": PHISHING_RESISTANT}}
+    add_policy(services, tenant_id, for_app(payroll, "Passkeys for Payroll", grant=phishing_resistant))
+    clock.advance(timedelta(seconds=30))
+    page = authorize(client, authorize_params(portal))
+    page = client.get(page.headers["location"])
+    page = post_form(client, page.text, "/signin/identify", username=UPN)
+    page = post_form(client, page.text, "/signin/password", password=DEFAULT_PASSWORD)
+    assert "Verify your identity" in page.text
+    done = post_form(client, page.text, "/signin/mfa", code=pyotp.TOTP(secret).at(clock.now()))
+    assert done.status_code == 303 and done.headers["location"].startswith(portal.redirect_uri)
+
+    # The session's code from an authenticator app is multi-factor, but not phishing-resistant: Payroll
+    # gets no code until the person meets the strength with their passkey.
+    clock.advance(timedelta(minutes=1))
+    answer = authorize(client, authorize_params(payroll, new_pkce()))
+    assert not answer.headers["location"].startswith(payroll.redirect_uri), answer.headers["location"]
+    page = client.get(answer.headers["location"])
+    assert page.status_code == 200
+    assert not page.headers.get("location", "").startswith(payroll.redirect_uri)
+    assert "passkey" in page.text.lower(), page.text
+    assert [r.error_code for r in rows(services, payroll) if r.error_code == 0] == []
+    # The passkey, without the password again, gets Payroll its code.
+    credential = authenticator.get(webauthn_options(page.text), services.settings.issuer)
+    done = post_form(client, page.text, "/signin/mfa", credential=credential)
+    assert done.status_code == 303 and done.headers["location"].startswith(payroll.redirect_uri)
+    [row] = rows(services, payroll)
+    assert row.error_code == 0 and row.conditional_access_status == "success"

@@ -149,6 +149,10 @@ def decide(context: SignInContext, policies: PolicySet, now: datetime) -> Decisi
     apply (docs/methods.md): a user who has registered a second factor does MFA at every
     interactive sign-in (like Entra's per-user MFA), and a user an admin marked with
     `limen user require-mfa-registration` must register one before the sign-in completes.
+
+    The requirements are what `context.completed` does not meet yet: security defaults and per-user MFA
+    are met by any multi-factor sign-in (a passkey, a Temporary Access Pass, password and a second
+    factor), Conditional Access by what its grant controls and authentication strengths accept.
     """
     evaluation = (
         evaluate(policies.conditional_access, evaluation_context(context), now)
@@ -177,7 +181,7 @@ def _per_user(context: SignInContext) -> Decision:
         return Decision(
             outcome=Outcome.ALLOW, requirements=frozenset({"registerSecurityInfo"}), reason="userMustRegister"
         )
-    if context.registered_methods:
+    if context.registered_methods and not is_multi_factor(context.completed):
         # Also for sign-ins that cannot interact (HTTP Basic, the password grant): they fail with 50076
         # rather than get past a second factor the user has.
         return Decision(outcome=Outcome.ALLOW, requirements=frozenset({"mfa"}), reason="perUserMfa")
@@ -214,7 +218,7 @@ def _security_defaults(context: SignInContext, policies: PolicySet, now: datetim
         policies_applied.append(
             {"requirementProvider": "mfaRegistrationRequiredBySecurityDefaults", "detail": "Register for MFA"}
         )
-    if outcome.mfa and context.registered_methods:
+    if outcome.mfa and context.registered_methods and not is_multi_factor(context.completed):
         requirements.add("mfa")
         detail = ", ".join(trigger.value for trigger in outcome.triggers)
         policies_applied.append({"requirementProvider": "securityDefaults", "detail": f"MFA ({detail})"})

@@ -82,6 +82,17 @@ def test_requirements_left_after_the_first_factor_lead_to_the_satisfy_stage() ->
     assert not any(isinstance(e, m.IssueSession) for e in effects)
 
 
+def test_mfa_a_decision_still_lists_is_asked_for_even_after_a_multi_factor_method() -> None:
+    # A passkey is multi-factor, but the decision (which saw it) wants a method it does not count:
+    # the machine asks for one instead of completing.
+    passkey = CompletedMethod(method="fido2", amr="hwk", factor="possession", at=NOW)
+    state, _ = m.advance(at_password(), m.FirstFactorChecked(SignInError.SUCCESS, "u1", passkey), NOW)
+    needs_strength = Decision(Outcome.ALLOW, requirements=frozenset({"mfa"}), mfa_methods=frozenset({"x509"}))
+    state, effects = m.advance(state, m.Decided(needs_strength), NOW)
+    assert state.stage is m.Stage.SATISFY and state.pending == ("mfa",)
+    assert not any(isinstance(e, m.IssueSession) for e in effects)
+
+
 def test_success_without_user_or_method_is_rejected() -> None:
     with pytest.raises(m.InvalidTransition):
         m.advance(at_password(), m.FirstFactorChecked(SignInError.SUCCESS), NOW)
