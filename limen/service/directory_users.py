@@ -282,14 +282,8 @@ def set_password(db: Session, tenant_id: str, user_id: str, password: str, now: 
 
 
 def set_account_enabled(db: Session, tenant_id: str, user_id: str, enabled: bool, now: datetime) -> User:
-    """Enable or disable sign-in for a user (Graph's accountEnabled). Disabling ends the user's sessions
-    and refresh tokens: enabling the account again does not bring them back."""
-    user = get_user_by_key(db, tenant_id, user_id)
-    if user.account_enabled and not enabled:
-        sessions.revoke_user(db, user.id, now)
-    user.account_enabled = enabled
-    db.flush()
-    return user
+    """Enable or disable sign-in for a user (Graph's accountEnabled); disabling revokes sessions (`update_user`)."""
+    return update_user(db, tenant_id, user_id, UserChanges({"accountEnabled": enabled}), now)
 
 
 def revoke_sign_in_sessions(db: Session, tenant_id: str, user_id: str, now: datetime) -> tuple[User, int]:
