@@ -491,17 +491,22 @@ def record_sign_in(db: Session, tenant_id: str, object_id: str, now: datetime) -
     )
 
 
-def signed_in_from(
-    db: Session, tenant_id: str, cookie_value: str | None, now: datetime, *, succeeded: bool
+def sign_in_device(
+    db: Session, tenant_id: str, cookie_value: str | None, *, device_code_flow: bool
 ) -> Mapping[str, object] | None:
-    """The registered device a sign-in came from, for its log row (`deviceDetail`); a successful
-    sign-in is noted on the device. No query at all when the browser has no device cookie."""
-    if not cookie_value:
+    """The registered device a sign-in comes from (its `device_for_cookie` properties), or None.
+
+    A device code flow's browser is not the device signing in, so such a sign-in has none (SPEC.md §3.8).
+    Read once per database session: the decision, each decision after a step, and the log row all ask.
+    No query at all when the browser has no device cookie (most sign-ins).
+    """
+    if not cookie_value or device_code_flow:
         return None
-    device = device_for_cookie(db, tenant_id, cookie_value)
-    if device is not None and succeeded:
-        record_sign_in(db, tenant_id, str(device["id"]), now)
-    return device
+    known: dict[tuple[str, str], Mapping[str, object] | None] = db.info.setdefault("limen.sign_in_devices", {})
+    key = (tenant_id, cookie_value)
+    if key not in known:
+        known[key] = device_for_cookie(db, tenant_id, cookie_value)
+    return known[key]
 
 
 # --- Graph JSON ---------------------------------------------------------------------------------

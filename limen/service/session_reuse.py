@@ -24,10 +24,9 @@ from limen.domain.signin import MFA, REGISTER_SECURITY_INFO
 from limen.domain.signin_log import CLIENT_APP_USED, SignInError
 from limen.service import signin_log
 from limen.service.context import Services
-from limen.service.devices import signed_in_from
 from limen.service.sessions import ActiveSession
 from limen.service.signin import PASSWORD_METHOD, RequestMeta
-from limen.service.signin_steps import decide_for
+from limen.service.signin_steps import decide_for, logged_device
 from limen.store.models import User
 
 
@@ -133,6 +132,7 @@ def assess_session(
             app_display_name=app_display_name,
             methods=session.methods,
             meta=meta,
+            authorize_request=authorize_request,
             reuse=reuse,
         )
     return reuse
@@ -163,12 +163,13 @@ def _log(
     app_display_name: str,
     methods: tuple[CompletedMethod, ...],
     meta: RequestMeta,
+    authorize_request: dict[str, Any],
     reuse: Reuse,
 ) -> None:
     """The log row of single sign-on (an interactive sign-in to the app), with the decision made on
     it and the registered device it came from (noted on the device when the sign-in got through)."""
     error = error_of(reuse)
-    device = signed_in_from(db, tenant_id, meta.device_secret, now, succeeded=error is SignInError.SUCCESS)
+    device = logged_device(db, tenant_id, meta, authorize_request, now=now, succeeded=error is SignInError.SUCCESS)
     signin_log.log_previously_satisfied(
         db,
         tenant_id,

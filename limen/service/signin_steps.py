@@ -27,7 +27,7 @@ from limen.domain.signin_log import CLIENT_APP_USED, AuthenticationDetail, SignI
 from limen.domain.user_agent import device_detail, platform_of
 from limen.service import access_policies, familiarity, sessions, signin_log, user_risk
 from limen.service.context import Services
-from limen.service.devices import device_for_cookie, signed_in_from
+from limen.service.devices import record_sign_in, sign_in_device
 from limen.service.directory import member_of_transitive, role_ids_of
 from limen.service.geo import country_of
 from limen.service.methods import runner
@@ -273,11 +273,12 @@ def _decide_with(
             country=country_of(meta.ip_address),
             # One indexed query: the user's active risk detections (limen.service.user_risk).
             user_risk=user_risk.level(orm, tenant_id, user_id, now) if orm is not None else "none",
-            authentication_flow="deviceCodeFlow" if (authorize_request or {}).get("device_authorization") else None,
-            # A device code flow's browser is not the device signing in: it carries no device.
+            authentication_flow="deviceCodeFlow" if is_device_code_flow(authorize_request) else None,
             device=None
-            if (authorize_request or {}).get("device_authorization") or orm is None
-            else device_for_cookie(orm, tenant_id, meta.device_secret or None),
+            if orm is None
+            else sign_in_device(
+                orm, tenant_id, meta.device_secret, device_code_flow=is_device_code_flow(authorize_request)
+            ),
         )
     return decide(context, policies, now)
 
@@ -413,21 +414,43 @@ def _record(step: Step, state: machine.SignInState, effect: machine.LogAttempt) 
         is_interactive=True,
         authentication_requirement=effect.authentication_requirement,
         authentication_details=tuple(details),
-        device_detail=device_detail(step.meta.user_agent, _registered_device(step, effect.error)),
+        device_detail=device_detail(
+            step.meta.user_agent,
+            logged_device(
+                step.orm,
+                step.tenant_id,
+                step.meta,
+                step.authorize_request,
+                now=step.now,
+                succeeded=effect.error is SignInError.SUCCESS,
+            ),
+        ),
         authentication_requirement_policies=state.requirement_policies,
         conditional_access_status=ca_status,
         applied_conditional_access_policies=applied,
     )
 
 
-def _registered_device(step: Step, error: SignInError) -> Mapping[str, object] | None:
-    """The registered device the browser proved it is, for the log row; noted on the device when the
-    sign-in succeeded. Sign-ins without a device cookie (most) cost no query."""
-    if not step.meta.device_secret or (step.authorize_request or {}).get("device_authorization"):
-        return None  # a device code flow's browser is not the device signing in
-    return signed_in_from(
-        step.orm, step.tenant_id, step.meta.device_secret, step.now, succeeded=error is SignInError.SUCCESS
-    )
+def is_device_code_flow(authorize_request: Mapping[str, Any] | None) -> bool:
+    """Whether a sign-in approves a device code flow (its browser is not the device signing in)."""
+    return bool((authorize_request or {}).get("device_authorization"))
+
+
+def logged_device(
+    db: Session,
+    tenant_id: str,
+    meta: RequestMeta,
+    authorize_request: Mapping[str, Any] | None,
+    *,
+    now: datetime,
+    succeeded: bool,
+) -> Mapping[str, object] | None:
+    """The registered device of a sign-in's log row (`deviceDetail`), the one its decision saw; a
+    successful sign-in is noted on the device."""
+    device = sign_in_device(db, tenant_id, meta.device_secret, device_code_flow=is_device_code_flow(authorize_request))
+    if device is not None and succeeded:
+        record_sign_in(db, tenant_id, str(device["id"]), now)
+    return device
 
 
 def failed_detail(method_kind: str, requirement: str, result_detail: str, now: datetime) -> AuthenticationDetail:

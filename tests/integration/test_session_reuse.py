@@ -339,3 +339,46 @@ def test_single_sign_on_with_a_weaker_second_factor_steps_up_to_the_required_str
     assert done.status_code == 303 and done.headers["location"].startswith(payroll.redirect_uri)
     [row] = rows(services, payroll)
     assert row.error_code == 0 and row.conditional_access_status == "success"
+
+
+def test_the_registered_device_is_read_once_per_sign_in_and_never_lent_to_a_device_code(
+    client: TestClient, services: Services, tenant_id: str, clock: FrozenClock
+) -> None:
+    from limen.store.models import Device
+    from tests.integration.test_devices_service import _enrolled
+    from tests.integration.test_oidc_device_code import answer
+
+    add_user(services)
+    laptop, cookie = _enrolled(services, tenant_id)
+    # Any policy makes a sign-in gather Conditional Access facts, the registered device among them.
+    report_only = {**for_app(Client("All", None, "", ""), "MFA for everything", grant=mfa())}
+    report_only["state"] = "enabledForReportingButNotEnforced"
+    add_policy(services, tenant_id, report_only)
+    device_reads: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM devices" in statement:
+            device_reads.append(statement)
+
+    client.cookies.set("limen_device", cookie)
+    sa.event.listen(services.engine, "before_cursor_execute", count)
+    try:
+        assert password_step(client, UPN).status_code == 303
+    finally:
+        sa.event.remove(services.engine, "before_cursor_execute", count)
+    # Decided after the password, decided again for the log row, and logged: one read of the device.
+    assert len(device_reads) == 1, device_reads
+
+    # The same browser approves a device code for a command-line tool, which is not the laptop.
+    clock.advance(timedelta(minutes=1))
+    device_app = add_client(services, "http://127.0.0.1:9997/callback", public=True, name="Contoso CLI")
+    entered = enter_code(client, start(client, device_app)["user_code"])
+    confirm = client.get(entered.headers["location"]) if entered.status_code == 303 else entered
+    assert answer(client, confirm.text, "approve").status_code in (200, 303)
+    with services.db() as db:
+        logged = {r.app_id: (r.error_code, r.device_detail["deviceId"]) for r in db.scalars(sa.select(SignInRow))}
+        stamped = db.get(Device, laptop.id)
+        assert stamped is not None
+    assert logged[device_app.app_id] == (0, "")
+    assert (0, laptop.device_id) in logged.values()  # the browser's own sign-in names the laptop
+    assert stamped.approximate_last_sign_in_at == clock.now() - timedelta(minutes=1)  # not stamped again
