@@ -213,19 +213,23 @@ def _insert_row(
     )
 
 
+def new_handle(services: Services, tenant_id: str, *, stored: bool, state: machine.SignInState | None = None) -> Handle:
+    """A new flow's handle, valid for `LIMEN_SIGNIN_FLOW_MINUTES` from now."""
+    expires = services.clock.now() + timedelta(minutes=services.settings.signin_flow_minutes)
+    return Handle(new_id(), tenant_id, int(expires.timestamp()), stored=stored, state=state)
+
+
 # Use cases ------------------------------------------------------------------------------------------
 
 
 def start_flow(services: Services, tenant_id: str, browser_token: str, authorize_request: dict[str, Any] | None) -> str:
     """Start a sign-in flow bound to this browser and stored in the database; return its id (for a URL)."""
-    now = services.clock.now()
-    expires = int((now + timedelta(minutes=services.settings.signin_flow_minutes)).timestamp())
-    handle = Handle(new_id(), tenant_id, expires, stored=True, state=None)
+    handle = new_handle(services, tenant_id, stored=True)
     with services.engine.begin() as db:
         # Expired flows (and spent portal flows) are swept now and then, so the table stays small
         # without a scheduler and without a delete on every request.
         if secrets.randbelow(SWEEP_ONE_IN) == 0:
-            db.execute(_SWEEP_FLOWS, {"now": now})
+            db.execute(_SWEEP_FLOWS, {"now": services.clock.now()})
         _insert_row(db, services, handle, browser_token, machine.SignInState(), authorize_request)
     return handle.flow_id
 
@@ -236,10 +240,8 @@ def begin(services: Services, tenant_id: str, browser_token: str) -> FlowView:
     It touches no table: its handle carries it to the password step. Flows started by /authorize
     are stored instead (start_flow).
     """
-    now = services.clock.now()
-    expires = int((now + timedelta(minutes=services.settings.signin_flow_minutes)).timestamp())
     state = machine.SignInState()
-    handle = Handle(new_id(), tenant_id, expires, stored=False, state=state)
+    handle = new_handle(services, tenant_id, stored=False, state=state)
     return FlowView(seal(services, browser_token, handle), state, None)
 
 

@@ -9,15 +9,12 @@ issues a new session with the old and new methods (limen.service.session_reuse d
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from limen.domain import signin as machine
-from limen.domain.ids import new_id
 from limen.service.context import Services
 from limen.service.sessions import ActiveSession
-from limen.service.signin import Completed, FlowView, RequestMeta, _insert_row, _resolve_stored
-from limen.service.signin_handles import Handle
+from limen.service.signin import Completed, FlowView, RequestMeta, _insert_row, _resolve_stored, new_handle
 from limen.service.signin_password import conclude
 from limen.service.signin_steps import Step, decide_step, drive, load_account
 
@@ -33,8 +30,7 @@ def start_step_up(
     """Start a flow for the session's user at the decision; return its id and where it stands
     (a page to show, or, when the session turned out to be enough after all, the completed sign-in)."""
     now = services.clock.now()
-    expires = int((now + timedelta(minutes=services.settings.signin_flow_minutes)).timestamp())
-    handle = Handle(new_id(), tenant_id, expires, stored=True, state=None)
+    handle = new_handle(services, tenant_id, stored=True)
     user = session.user
     state = machine.SignInState(
         stage=machine.Stage.DECIDE,
