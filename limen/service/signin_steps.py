@@ -98,6 +98,8 @@ class Step:
     message: str | None = None
     log_details: dict[str, str] = field(default_factory=dict)
     decision: Decision | None = None
+    #: The completed methods `decision` was made on.
+    decided_on: tuple[CompletedMethod, ...] | None = None
     _orm: Session | None = None
 
     @property
@@ -214,7 +216,7 @@ def decide_step(step: Step, state: machine.SignInState) -> Decision:
     )
     if decision.starts_registration_window:
         _start_registration_window(step.db, state.user_id, step.now)
-    step.decision = decision
+    step.decision, step.decided_on = decision, state.completed
     return decision
 
 
@@ -372,7 +374,8 @@ def _record(step: Step, state: machine.SignInState, effect: machine.LogAttempt) 
     account = step.account
     request = step.authorize_request
     ca_status, applied = state.ca_status, state.applied_policies
-    if effect.error is SignInError.SUCCESS and applied and state.user_id is not None:
+    final = step.decision if step.decided_on == state.completed else None
+    if final is None and effect.error is SignInError.SUCCESS and applied and state.user_id is not None:
         # The policies were judged before the second factor; the log shows the verdict at the end.
         final = _decide_with(
             step.orm,
@@ -391,9 +394,10 @@ def _record(step: Step, state: machine.SignInState, effect: machine.LogAttempt) 
             completed=state.completed,
             authorize_request=request,
         )
-        ca_status, applied = final.conditional_access_status, final.applied_policies
         # The session controls of the verdict at the end (persistentBrowser) apply to the new session.
-        step.decision = final
+        step.decision, step.decided_on = final, state.completed
+    if final is not None and effect.error is SignInError.SUCCESS:
+        ca_status, applied = final.conditional_access_status, final.applied_policies
     ca_status, applied = machine.credit_password_change(state, ca_status, applied)
     details = completed_details(state.completed, step.log_details)
     details.extend(machine.password_change_details(state))

@@ -355,10 +355,13 @@ def test_the_registered_device_is_read_once_per_sign_in_and_never_lent_to_a_devi
     report_only["state"] = "enabledForReportingButNotEnforced"
     add_policy(services, tenant_id, report_only)
     device_reads: list[str] = []
+    risk_reads: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         if statement.lstrip().upper().startswith("SELECT") and "FROM devices" in statement:
             device_reads.append(statement)
+        if statement.lstrip().upper().startswith("SELECT") and "FROM risk_detections" in statement:
+            risk_reads.append(statement)
 
     client.cookies.set("limen_device", cookie)
     sa.event.listen(services.engine, "before_cursor_execute", count)
@@ -366,8 +369,9 @@ def test_the_registered_device_is_read_once_per_sign_in_and_never_lent_to_a_devi
         assert password_step(client, UPN).status_code == 303
     finally:
         sa.event.remove(services.engine, "before_cursor_execute", count)
-    # Decided after the password, decided again for the log row, and logged: one read of the device.
+    # Decided after the password (the log row reuses that decision) and logged: one read of the device.
     assert len(device_reads) == 1, device_reads
+    assert len(risk_reads) == 1, risk_reads  # the user's risk, likewise: the decision is made once
 
     # The same browser approves a device code for a command-line tool, which is not the laptop.
     clock.advance(timedelta(minutes=1))
