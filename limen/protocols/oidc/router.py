@@ -24,11 +24,11 @@ from limen.protocols.oidc.scopes import SUPPORTED_SCOPES, checked_scope, profile
 from limen.protocols.oidc.tokens import (
     Grant,
     TokenReuse,
+    check_refresh_token,
     redeem_code,
-    redeem_refresh_token,
     revoke_family,
+    spend_refresh_token,
     token_response,
-    unspend_refresh_token,
 )
 from limen.service import session_reuse, sessions, signin_log
 from limen.service import signin as signin_service
@@ -437,13 +437,14 @@ def _token_sync(request: Request, form: dict[str, str]) -> Response:
             if grant_type == "authorization_code":
                 grant = redeem_code(db, services, app, form)
             elif grant_type == "refresh_token":
-                grant = redeem_refresh_token(db, services, app, form)
+                grant = check_refresh_token(db, services, app, form)
                 assert grant.user is not None
                 reuse = _assess_refresh(request, db, app, grant)
                 _log_refresh(request, db, app, grant.user, grant.user.id, grant, session_reuse.error_of(reuse), reuse)
-                if reuse.verdict is not Verdict.ALLOWED:
-                    # Committed with its log row; the token stays as it was (see unspend_refresh_token).
-                    unspend_refresh_token(db, form)
+                if reuse.verdict is Verdict.ALLOWED:
+                    spend_refresh_token(db, services, form, grant)
+                else:
+                    # Committed with its log row; the token stays unspent.
                     refused = refusal(session_reuse.error_of(reuse))
             elif grant_type == "client_credentials":
                 if app.is_public_client:

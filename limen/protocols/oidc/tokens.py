@@ -148,7 +148,9 @@ def redeem_code(db: Session, services: Services, app: Application, form: dict[st
     )
 
 
-def redeem_refresh_token(db: Session, services: Services, app: Application, form: dict[str, str]) -> Grant:
+def check_refresh_token(db: Session, services: Services, app: Application, form: dict[str, str]) -> Grant:
+    """The grant a presented refresh token carries, if it may be redeemed; nothing is written (the caller
+    decides Conditional Access first, then `spend_refresh_token`)."""
     now = services.clock.now()
     presented = form.get("refresh_token") or ""
     if not presented:
@@ -172,13 +174,6 @@ def redeem_refresh_token(db: Session, services: Services, app: Application, form
         if not asked <= granted:
             raise OAuthError("invalid_scope", "The requested scope exceeds the scope originally granted.")
         scope = " ".join(s for s in row.scope.split() if s in asked)
-    won = _rows_changed(
-        db, sa.update(RefreshToken).where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None)).values(used_at=now)
-    )
-    if won != 1:
-        raise TokenReuse(
-            row.family_id, "The refresh token was already used; its token family has been revoked.", user_id=row.user_id
-        )
     user = _enabled_user(db, row.user_id)
     return Grant(
         user=user,
@@ -192,15 +187,23 @@ def redeem_refresh_token(db: Session, services: Services, app: Application, form
     )
 
 
-def unspend_refresh_token(db: Session, form: dict[str, str]) -> None:
-    """Undo the redemption of a refresh token whose sign-in was refused (Conditional Access): the
-    client keeps it and may present it again, e.g. from an allowed network, rather than reuse
-    detection revoking its family."""
-    db.execute(
+def spend_refresh_token(db: Session, services: Services, form: dict[str, str], grant: Grant) -> None:
+    """Mark a checked refresh token used. Compare-and-set: of two concurrent redemptions exactly one
+    wins; the other is reuse, and its family is revoked (a refused sign-in spends nothing, so the
+    client may present the token again once the condition passes)."""
+    won = _rows_changed(
+        db,
         sa.update(RefreshToken)
-        .where(RefreshToken.id == secret_hash(form.get("refresh_token") or ""))
-        .values(used_at=None)
+        .where(RefreshToken.id == secret_hash(form.get("refresh_token") or ""), RefreshToken.used_at.is_(None))
+        .values(used_at=services.clock.now()),
     )
+    if won != 1:
+        assert grant.family_id is not None and grant.user is not None  # check_refresh_token's grants have both
+        raise TokenReuse(
+            grant.family_id,
+            "The refresh token was already used; its token family has been revoked.",
+            user_id=grant.user.id,
+        )
 
 
 def _rows_changed(db: Session, statement: sa.Update) -> int:
