@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from limen.domain.access.controls import REQUIRE_PASSWORD_CHANGE
 from limen.domain.access.decision import PASSWORD_CHANGE, Decision
 from limen.domain.session import CompletedMethod, is_multi_factor
 from limen.domain.signin_log import AuthenticationDetail, SignInError
@@ -426,10 +427,6 @@ def _on_password_change_offered(
         raise InvalidTransition(f"password change offered in stage {state.stage}")
     # Without a password there is nothing to change: the policy cannot be met (AADSTS53003).
     return (state, (Show(),)) if event.possible else _blocked(state)
-
-
-#: Graph's `enforcedGrantControls` name of `passwordChange` in `appliedConditionalAccessPolicies`.
-REQUIRE_PASSWORD_CHANGE = "RequirePasswordChange"  # noqa: S105 - a control's name, not a password
 
 
 def _on_password_changed(state: SignInState, now: datetime) -> tuple[SignInState, tuple[Effect, ...]]:

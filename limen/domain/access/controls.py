@@ -65,6 +65,9 @@ INTERACTIVE = frozenset(
     }
 )
 
+#: Graph's `enforcedGrantControls` name of `passwordChange` in `appliedConditionalAccessPolicies`.
+REQUIRE_PASSWORD_CHANGE = "RequirePasswordChange"  # noqa: S105 - a control's name, not a password
+
 #: `builtInControls` values -> (control, Graph's `enforcedGrantControls` string in sign-in logs).
 _BUILT_IN: dict[str, tuple[Control, str]] = {
     "mfa": (Control.MFA, "Mfa"),
@@ -72,7 +75,7 @@ _BUILT_IN: dict[str, tuple[Control, str]] = {
     "domainjoineddevice": (Control.DOMAIN_JOINED_DEVICE, "RequireDomainJoinedDevice"),
     "approvedapplication": (Control.APPROVED_APPLICATION, "RequireApprovedApp"),
     "compliantapplication": (Control.COMPLIANT_APPLICATION, "RequireCompliantApp"),
-    "passwordchange": (Control.PASSWORD_CHANGE, "RequirePasswordChange"),
+    "passwordchange": (Control.PASSWORD_CHANGE, REQUIRE_PASSWORD_CHANGE),
 }
 
 #: Built-in controls Limen keeps but cannot meet (yet): no app protection broker, no compliant networks.
