@@ -19,11 +19,9 @@ from typing import Any
 
 from limen.domain.access.context import ANY_GUEST, ROLE_PREFIX, USER_PREFIX, Signals
 from limen.domain.access.device_filter import (
-    And,
-    Comparison,
+    DEVICE_STATE_PROPERTIES,
     DeviceFilter,
     NormalizedDevice,
-    Or,
     RuleSyntaxError,
     compile_filter,
 )
@@ -150,7 +148,7 @@ ORDER = (
 
 
 def compile_conditions(
-    conditions: Mapping[str, Any], locations: Mapping[str, NamedLocation], index: LocationIndex | None = None
+    conditions: Mapping[str, Any], locations: Mapping[str, NamedLocation], index: LocationIndex
 ) -> CompiledConditions:
     """Compile `policy.conditions`; the order of the result is the order of What If reasons (`ORDER`).
     `index`: `LocationIndex.build(locations.values())`, built once for all policies of a set."""
@@ -664,22 +662,12 @@ _MAX_DEVICE_ANSWERS = 256
 
 def _read_by(device_filter: DeviceFilter | None, states: bool) -> tuple[str, ...] | None:
     """The normalized device properties the device condition reads, or None when that is not known
-    for sure: a rule that reads extension attributes also reads whether they are visible, and a node
-    type other than these three may read anything."""
-    names: set[str] = {"iscompliant", "trusttype"} if states else set()
-    if device_filter is None:
-        return tuple(sorted(names))
-    if device_filter.rule.uses_extension_attributes:
-        return None
-    nodes: list[object] = [device_filter.rule.root]
-    while nodes:
-        node = nodes.pop()
-        if isinstance(node, Comparison):
-            names.add(node.property.name.lower())  # as Comparison.evaluate reads it
-        elif isinstance(node, And | Or):
-            nodes.extend(node.terms)
-        else:
+    for sure: a rule that reads extension attributes also reads whether they are visible."""
+    names = set(DEVICE_STATE_PROPERTIES) if states else set()
+    if device_filter is not None:
+        if device_filter.rule.uses_extension_attributes:
             return None
+        names |= device_filter.rule.properties
     return tuple(sorted(names))
 
 
@@ -689,7 +677,7 @@ def _read_by(device_filter: DeviceFilter | None, states: bool) -> tuple[str, ...
 def _locations(
     section: Mapping[str, Any],
     known: Mapping[str, NamedLocation],
-    index: LocationIndex | None,
+    located: LocationIndex,
     notes: list[str],
 ) -> Condition | None:
     include = lowered(section.get("includeLocations"))
@@ -702,7 +690,6 @@ def _locations(
     include_locations = _resolve(include, known, trusted)
     exclude_locations = _resolve(exclude, known, trusted)
     unevaluable = sorted({loc.unevaluable for loc in (*include_locations, *exclude_locations) if loc.unevaluable})
-    located = index if index is not None else LocationIndex.build(known.values())
     include_ids = frozenset(loc.id for loc in include_locations)
     exclude_ids = frozenset(loc.id for loc in exclude_locations)
 

@@ -98,7 +98,6 @@ class Signals:
     """The context, normalised once per evaluation."""
 
     __slots__ = (
-        "_available",
         "_device",
         "_device_ready",
         "_grant_facts",
@@ -148,7 +147,6 @@ class Signals:
         self._located: tuple[LocationIndex, Membership] | None = None
         self._device: NormalizedDevice | None = None
         self._device_ready = False
-        self._available: frozenset[str] | None = None
         self._grant_facts: Hashable = None
         self._oldest: tuple[datetime | None, datetime | None] | None = None
 
@@ -175,17 +173,6 @@ class Signals:
             )
             self._device_ready = True
         return self._device
-
-    @property
-    def available_modes(self) -> frozenset[str]:
-        """The lower-case modes the person has registered (none if unknown) or completed in this
-        sign-in: what grant controls could be met with, read by every policy that asks for MFA."""
-        if self._available is None:
-            context = self.context
-            self._available = frozenset(
-                {m.lower() for m in context.registered_modes or ()} | {step.mode.lower() for step in context.completed}
-            )
-        return self._available
 
     @property
     def grant_facts(self) -> Hashable:

@@ -21,7 +21,7 @@ from typing import Any
 
 from limen.domain.access.conditions import strings
 from limen.domain.access.context import Signals
-from limen.domain.access.strengths import AuthenticationStrength, CompletedStep, compile_strength
+from limen.domain.access.strengths import AuthenticationStrength, compile_strength
 
 
 class Control(StrEnum):
@@ -255,9 +255,10 @@ def assessment_key(s: Signals, device: bool) -> Hashable:
 def _with_registration(controls: Sequence[GrantControl], s: Signals) -> tuple[GrantControl, ...]:
     """Prepend "register a method" when the person has none that could meet an MFA control."""
     # Unknown methods (What If), or registering right now: do not send the person to registration.
-    if s.context.registered_modes is None or s.user_action == "urn:user:registersecurityinfo":
+    registered = s.context.registered_modes
+    if registered is None or s.user_action == "urn:user:registersecurityinfo":
         return tuple(controls)
-    available = s.available_modes
+    available = {m.lower() for m in registered} | {step.mode.lower() for step in s.context.completed}
     out: list[GrantControl] = []
     for control in controls:
         registration = control.registration
@@ -290,14 +291,10 @@ class SignInFrequency:
     def window(self) -> timedelta:
         return EVERY_TIME_SKEW if self.period is None else self.period
 
-    def stale(self, completed: Sequence[CompletedStep], now: datetime) -> bool:
-        """Whether the person must authenticate again. With nothing completed yet there is nothing
-        to refresh (the sign-in in progress is the authentication)."""
-        times = [step.at for step in completed if not (self.secondary_only and step.mode.lower() == "password")]
-        return bool(times) and now - min(times) > self.window
-
     def stale_for(self, s: Signals, now: datetime) -> bool:
-        """`stale(s.context.completed, now)`, from the oldest steps the signals compute once."""
+        """Whether the person must authenticate again: the oldest completed step (other than the password
+        with `secondaryAuthentication`) is older than the window. With nothing completed yet there is
+        nothing to refresh (the sign-in in progress is the authentication)."""
         oldest = s.oldest_secondary_step if self.secondary_only else s.oldest_step
         return oldest is not None and now - oldest > self.window
 

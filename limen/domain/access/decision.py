@@ -278,28 +278,28 @@ _ASKABLE = {
 }
 
 
+#: What a Conditional Access block decides (a block control, or a requirement this sign-in cannot meet).
+BLOCKED_BY_POLICY = Decision(
+    outcome=Outcome.BLOCK, reason="conditionalAccess", error=SignInError.BLOCKED_BY_CONDITIONAL_ACCESS
+)
+
+
 def _conditional_access(evaluation: Evaluation, context: SignInContext) -> Decision:
     if evaluation.blocked:
-        return Decision(
-            outcome=Outcome.BLOCK, reason="conditionalAccess", error=SignInError.BLOCKED_BY_CONDITIONAL_ACCESS
-        )
+        return BLOCKED_BY_POLICY
     requirements: set[str] = set()
     mfa_methods: frozenset[str] | None = None
     for requirement in evaluation.requirements:
         if requirement.control not in _ASKABLE:
             # compliantDevice, terms of use...: nothing Limen can ask for in this sign-in yet.
-            return Decision(
-                outcome=Outcome.BLOCK, reason="conditionalAccess", error=SignInError.BLOCKED_BY_CONDITIONAL_ACCESS
-            )
+            return BLOCKED_BY_POLICY
         if requirement.control is Control.REGISTER_SECURITY_INFO:
             requirements.add("registerSecurityInfo")
         elif requirement.control is Control.PASSWORD_CHANGE:
             if not context.is_interactive:
                 # Only the sign-in pages, right after the person proved who they are, can change a
                 # password; the password grant, HTTP Basic and refresh tokens fail closed.
-                return Decision(
-                    outcome=Outcome.BLOCK, reason="conditionalAccess", error=SignInError.BLOCKED_BY_CONDITIONAL_ACCESS
-                )
+                return BLOCKED_BY_POLICY
             # Single sign-on sends the person to sign in again, where the change is offered after MFA.
             requirements.add(REAUTHENTICATE if context.reusing_session else PASSWORD_CHANGE)
         elif requirement.control is Control.REAUTHENTICATE:
@@ -319,9 +319,7 @@ def _conditional_access(evaluation: Evaluation, context: SignInContext) -> Decis
     if PASSWORD_CHANGE in requirements and "registerSecurityInfo" in requirements:
         # SPEC.md §4.4: self-remediation needs MFA registered beforehand. Someone at risk who has no
         # method is blocked: whoever holds the stolen password must not register theirs, then change it.
-        return Decision(
-            outcome=Outcome.BLOCK, reason="conditionalAccess", error=SignInError.BLOCKED_BY_CONDITIONAL_ACCESS
-        )
+        return BLOCKED_BY_POLICY
     return Decision(
         outcome=Outcome.ALLOW,
         requirements=frozenset(requirements),

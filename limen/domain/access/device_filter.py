@@ -172,6 +172,8 @@ class Rule:
     text: str
     root: Node
     uses_extension_attributes: bool
+    #: The normalized properties the comparisons read (lower case, as `Comparison.evaluate` reads them).
+    properties: frozenset[str] = frozenset()
 
     def matches(self, device: Mapping[str, object] | None) -> bool:
         """Whether the rule is true for `device` (Graph `device` properties; None = unregistered)."""
@@ -213,6 +215,9 @@ def compile_filter(document: Mapping[str, object]) -> DeviceFilter:
 _NULL_DEVICE: NormalizedDevice = {}
 #: A synthetic key of normalized devices: whether extension attributes are visible to rules.
 _EXTENSIONS_VISIBLE = "\x00extensions"
+#: The normalized properties of a device's state: what `deviceStates` and the grant controls
+#: compliantDevice and domainJoinedDevice read.
+DEVICE_STATE_PROPERTIES = frozenset({"iscompliant", "trusttype"})
 
 
 def normalize_device(
@@ -299,6 +304,7 @@ class _Parser:
         self.tokens = _tokenize(rule)
         self.index = 0
         self.uses_extension_attributes = False
+        self.properties: set[str] = set()
 
     @property
     def current(self) -> _Token:
@@ -361,6 +367,7 @@ class _Parser:
             raise RuleSyntaxError(token.position + len("device."), f"Unknown device property {name!r}")
         if name.lower() in _EXTENSION_ATTRIBUTES:
             self.uses_extension_attributes = True
+        self.properties.add(prop.name.lower())
         op_token = self.advance()
         operator = _OPERATORS.get(op_token.text.lower()) if op_token.kind == "word" else None
         if operator is None:
@@ -421,4 +428,9 @@ def parse(rule: str) -> Rule:
         raise RuleSyntaxError(0, "The rule is empty")
     parser = _Parser(rule)
     root = parser.parse()
-    return Rule(text=rule, root=root, uses_extension_attributes=parser.uses_extension_attributes)
+    return Rule(
+        text=rule,
+        root=root,
+        uses_extension_attributes=parser.uses_extension_attributes,
+        properties=frozenset(parser.properties),
+    )

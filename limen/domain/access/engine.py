@@ -52,6 +52,7 @@ from limen.domain.access.controls import (
     reads_device,
     stricter,
 )
+from limen.domain.access.device_filter import DEVICE_STATE_PROPERTIES
 from limen.domain.access.index import AppsIndex, UsersIndex
 from limen.domain.access.locations import IpRanges, LocationIndex, NamedLocation, compile_location
 from limen.domain.access.strengths import BUILT_IN, AuthenticationStrength, CompletedStep, compile_strength
@@ -109,8 +110,6 @@ class CompiledPolicy:
     notes: tuple[str, ...]
     #: The stored Graph document, for What If (whatIfAnalysisResult extends the policy).
     document: Mapping[str, Any]
-    #: `conditions[i].check`, for the evaluation loop.
-    checks: tuple[Check, ...] = ()
     # Results that depend only on which conditions failed are built once and shared by every
     # evaluation: most policies do not apply to most sign-ins, and this keeps that case cheap.
     _failed: dict[Check, PolicyEvaluation] = field(default_factory=dict, repr=False)
@@ -223,7 +222,7 @@ def compile_policy_set(
         # The users condition is always first (compile_conditions): a policy the users index leaves
         # out has failed on it.
         users.append((position, policy.conditions[0]))
-        initial.append(policy._failed[policy.checks[0]])
+        initial.append(policy._failed[policy.conditions[0].check])
         for index, condition in enumerate(policy.conditions):
             kinds.setdefault(condition.key, []).append((position, index, condition))
     return CompiledPolicySet(
@@ -240,14 +239,11 @@ def compile_policy_set(
     )
 
 
-#: What grant controls read of a device (controls.assess_grant, assessment_key).
-_GRANT_DEVICE_READS = ("iscompliant", "trusttype")
-
-
 def _device_properties(policies: Sequence[CompiledPolicy]) -> frozenset[str] | None:
     """The device properties the set's conditions and controls read, or None if a condition may read
     any (a rule on extension attributes also reads whether they are visible)."""
-    names: set[str] = set(_GRANT_DEVICE_READS)
+    # The device grant controls read its state (controls.assess_grant, assessment_key).
+    names: set[str] = set(DEVICE_STATE_PROPERTIES)
     for policy in policies:
         for condition in policy.conditions:
             if condition.key != "conditions.devices":
@@ -344,7 +340,6 @@ def _compile_policy(
         session=session,
         notes=(*notes, *grant_notes, *session_notes),
         document=document,
-        checks=tuple(c.check for c in conditions.conditions),
     )
     policy._failed.update(
         (condition.check, _not_applied(policy, index, ())) for index, condition in enumerate(conditions.conditions)
@@ -518,7 +513,7 @@ def evaluate(compiled: CompiledPolicySet, context: EvaluationContext, now: datet
     # The policies that may still apply, narrowed stage by stage. A policy leaves at the first of its
     # conditions (in condition order, as the stages are) that does not match, with that condition's
     # result; the conditions that could not be evaluated are noted by their index in the policy.
-    remaining = compiled._index.matching(signals.principals, signals)
+    remaining = compiled._index.matching(signals)
     unknown: dict[int, list[int]] = {}
     # (the stage's results for its failures, the positions that failed there): each position fails
     # at most once, at its first condition that does not match.

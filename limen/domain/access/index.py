@@ -7,10 +7,10 @@ exclusion group). Answering the users condition of every policy at once, from th
 limit of 195 policies the evaluation then costs what the few candidate policies cost.
 
 Users conditions with guest-type objects (`Condition.guests`) are indexed too, the guest-type
-objects answered once each per sign-in (a handful of distinct ones; none for members). The answer is
-exactly the check's answer:
-candidates = (include-All policies ∪ policies including one of the principals or the user's kind)
-             − policies excluding one of the principals or the user's kind.
+objects answered once each per sign-in (a handful of distinct ones; none for members). Every users
+condition is one of the two, and the answer is exactly the check's answer:
+matching = (include-All policies ∪ policies including one of the principals or the user's kind)
+           − policies excluding one of the principals or the user's kind.
 
 The applications index works the same way for the common applications conditions
 (`Condition.applications`): at Entra's limit most policies target all applications, so it mostly
@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from limen.domain.access.bits import positions_of
 from limen.domain.access.conditions import AppSets, Condition, GuestTypes
 from limen.domain.access.context import Signals
 
@@ -31,68 +30,50 @@ from limen.domain.access.context import Signals
 class UsersIndex:
     """Policy positions as bitmasks (limen.domain.access.bits)."""
 
-    #: Indexed policies that include every user.
+    #: Policies that include every user.
     everyone: int
-    #: Policies that are not indexed: always candidates.
-    unindexed: int
     including: dict[str, int]
     excluding: dict[str, int]
-    #: The policies with guest-type objects ...
-    with_guests: int = 0
-    #: ... and per distinct guest-type object: the policies that include and that exclude its kinds.
+    #: Per distinct guest-type object: the policies that include and that exclude its kinds.
     guests: tuple[tuple[GuestTypes, int, int], ...] = ()
 
     @classmethod
     def build(cls, users: Sequence[tuple[int, Condition]]) -> UsersIndex:
         """`users`: (position, the users condition) per evaluated policy."""
-        everyone = unindexed = with_guests = 0
+        everyone = 0
         including: dict[str, int] = {}
         excluding: dict[str, int] = {}
         guests: dict[GuestTypes, list[int]] = {}
         for position, condition in users:
             bit = 1 << position
             if condition.guests is not None:
-                with_guests |= bit
                 sets = condition.guests.principals
                 for kinds, side in ((condition.guests.include, 0), (condition.guests.exclude, 1)):
                     if kinds is not None:
                         guests.setdefault(kinds, [0, 0])[side] |= bit
-            elif condition.principals is not None:
-                sets = condition.principals
             else:
-                unindexed |= bit
-                continue
+                assert condition.principals is not None, (
+                    "conditions._users gives every users condition one or the other"
+                )
+                sets = condition.principals
             if sets.include_all:
                 everyone |= bit
             for principal in sets.include:
                 including[principal] = including.get(principal, 0) | bit
             for principal in sets.exclude:
                 excluding[principal] = excluding.get(principal, 0) | bit
-        return cls(
-            everyone,
-            unindexed,
-            including,
-            excluding,
-            with_guests,
-            tuple((kinds, inc, exc) for kinds, (inc, exc) in guests.items()),
-        )
+        return cls(everyone, including, excluding, tuple((kinds, inc, exc) for kinds, (inc, exc) in guests.items()))
 
-    def candidates(self, principals: frozenset[str]) -> tuple[int, ...]:
-        """Positions of the policies whose users condition may match, in policy order. Without the
-        sign-in's guest type, the policies with guest-type objects always may."""
-        return positions_of(self.matching(principals))
-
-    def matching(self, principals: frozenset[str], signals: Signals | None = None) -> int:
-        """`candidates` as a bitmask; exact when given the signals."""
+    def matching(self, signals: Signals) -> int:
+        """The policies whose users condition matches this sign-in (a bitmask of positions)."""
+        principals = signals.principals
         included = self.everyone
         including = self.including
         for principal in including.keys() & principals:
             included |= including[principal]
         # A member is of no guest kind: only guests and external users can match a guest-type object.
         matched = (
-            [entry for entry in self.guests if entry[0].matches(signals)]
-            if signals is not None and signals.guest_type is not None
-            else ()
+            [entry for entry in self.guests if entry[0].matches(signals)] if signals.guest_type is not None else ()
         )
         for _, include, _ in matched:
             included |= include
@@ -102,9 +83,6 @@ class UsersIndex:
                 included &= ~excluding[principal]
         for _, _, exclude in matched:
             included &= ~exclude
-        included |= self.unindexed
-        if signals is None:
-            included |= self.with_guests
         return included
 
 

@@ -47,12 +47,6 @@ class IpRanges:
         s6, e6 = _merge(v6)
         return cls(s4, e4, s6, e6)
 
-    def __contains__(self, address: IPAddress) -> bool:
-        starts, ends = (self.v4_starts, self.v4_ends) if address.version == 4 else (self.v6_starts, self.v6_ends)
-        value = int(address)
-        index = bisect_right(starts, value) - 1
-        return index >= 0 and value <= ends[index]
-
     def __bool__(self) -> bool:
         return bool(self.v4_starts or self.v6_starts)
 
@@ -117,17 +111,6 @@ class NamedLocation:
     include_unknown_countries: bool = False
     #: Why membership cannot be decided (a GPS lookup, a compliant network), or "" when it can.
     unevaluable: str = ""
-
-    def contains(self, where: Where) -> bool | None:
-        if self.unevaluable:
-            return None
-        if self.kind == "ip":
-            return None if where.address is None else where.address in self.ranges
-        if not where.country_known:
-            return None
-        if where.country is None:
-            return self.include_unknown_countries
-        return where.country in self.countries
 
 
 def compile_location(location_id: str, document: Mapping[str, Any]) -> NamedLocation:
@@ -242,8 +225,10 @@ class LocationIndex:
         )
 
     def membership(self, where: Where) -> Membership:
-        """For each location, what `NamedLocation.contains(where)` answers: True (in the first set),
-        None (in the second) or False (in neither)."""
+        """Whether the sign-in is in each location: in the first set (True), unknown (the second set) or
+        not (neither). Unknown: a location Limen cannot evaluate, an IP location when the sign-in has no
+        address, a country location when its country was not looked up. An address in no country is in
+        the country locations that `includeUnknownCountriesAndRegions`."""
         inside = _NOWHERE
         unknown = self.unevaluable
         address = where.address

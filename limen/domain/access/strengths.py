@@ -9,7 +9,7 @@ from the tenant's `authenticationStrengthPolicy` documents.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -102,30 +102,6 @@ class AuthenticationStrength:
     #: FIDO2 authenticator models (lower-case AAGUIDs) allowed by a fido2CombinationConfiguration, or
     #: None for any.
     fido2_aaguids: frozenset[str] | None = None
-    #: `combinations` filed under one of their modes each: a combination can only be within a set of
-    #: modes that has that mode, so a check looks at a few combinations instead of all (the built-in
-    #: MFA strength has 18). Derived from `combinations`.
-    _by_mode: dict[str, tuple[frozenset[str], ...]] = field(
-        init=False, default_factory=dict, compare=False, hash=False, repr=False
-    )
-
-    def __post_init__(self) -> None:
-        by_mode: dict[str, list[frozenset[str]]] = {}
-        for combination in self.combinations:
-            # An empty combination (compile_strength drops them) is within any set: filed under "".
-            by_mode.setdefault(min(combination, default=""), []).append(combination)
-        self._by_mode.update((mode, tuple(found)) for mode, found in by_mode.items())
-
-    def _within(self, modes: set[str]) -> bool:
-        """Whether one of the combinations is a subset of `modes`."""
-        by_mode = self._by_mode
-        if "" in by_mode:
-            return True
-        for mode in modes:
-            for combination in by_mode.get(mode, ()):
-                if combination <= modes:
-                    return True
-        return False
 
     def satisfied_by(self, steps: Iterable[CompletedStep]) -> bool:
         """Whether the completed steps include every mode of at least one allowed combination."""
@@ -138,11 +114,12 @@ class AuthenticationStrength:
                 and (step.aaguid or "").lower() not in self.fido2_aaguids
             )
         }
-        return self._within(modes)
+        return any(combination <= modes for combination in self.combinations)
 
     def feasible_with(self, modes: Iterable[str]) -> bool:
         """Whether a person who has these modes (registered or already completed) could satisfy it."""
-        return self._within({mode.lower() for mode in modes})
+        available = {mode.lower() for mode in modes}
+        return any(combination <= available for combination in self.combinations)
 
 
 def compile_strength(document: Mapping[str, Any]) -> AuthenticationStrength:
