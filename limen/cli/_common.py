@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import typer
 from rich.console import Console
@@ -11,6 +12,7 @@ from rich.console import Console
 from limen.config import Settings, load_settings
 from limen.domain.errors import ConfigurationError, LimenError
 from limen.service.context import Services, build_services
+from limen.service.paging import Page
 from limen.service.tenants import ensure_default_tenant
 from limen.store import migrate
 
@@ -52,3 +54,16 @@ def friendly_errors() -> Iterator[None]:
     except LimenError as exc:
         err_console.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(1) from None
+
+
+T = TypeVar("T")
+
+
+def all_pages(fetch: Callable[[str | None], Page[T]]) -> Iterator[T]:
+    """Every item of a paged listing (`fetch(skiptoken)`), page after page: list commands print it all."""
+    token: str | None = None
+    while True:
+        page = fetch(token)
+        yield from page.items
+        if (token := page.next_skiptoken) is None:
+            return

@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from limen.cli._common import command_services, console, friendly_errors
+from limen.cli._common import all_pages, command_services, console, friendly_errors
 from limen.domain.errors import ValidationFailed
 from limen.domain.timestamps import graph_time
 from limen.service import devices, directory
@@ -161,14 +161,8 @@ def device_list(as_json: bool = typer.Option(False, "--json", help="Print Graph 
     """List every registered device, by display name."""
     with command_services() as services:
         tenant_id = default_tenant_id(services)
-        found: list[Device] = []
         with services.db() as db:
-            token: str | None = None
-            while True:
-                page = devices.list_devices(db, tenant_id, top=999, skiptoken=token)
-                found += page.items
-                if (token := page.next_skiptoken) is None:
-                    break
+            found = list(all_pages(lambda token: devices.list_devices(db, tenant_id, top=999, skiptoken=token)))
         if as_json:
             console.print_json(json.dumps([devices.device_json(device) for device in found]))
             return

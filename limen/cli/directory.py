@@ -27,7 +27,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.orm import Session
 
-from limen.cli._common import command_services, console, err_console, friendly_errors
+from limen.cli._common import all_pages, command_services, console, err_console, friendly_errors
 from limen.domain.directory import find_role, role_catalogue
 from limen.domain.errors import NotFound, ValidationFailed
 from limen.domain.ids import parse_guid
@@ -38,7 +38,7 @@ from limen.service.import_records import read_records
 from limen.service.methods.store import has_registered_method
 from limen.service.tenants import default_tenant_id
 from limen.store.db import transaction
-from limen.store.models import Group, RoleAssignment, User
+from limen.store.models import Group, User
 from limen.web.graph.shapes import group_json, role_assignment_json, user_json
 
 user_app = typer.Typer(help="Users of the directory.", no_args_is_help=True)
@@ -117,14 +117,8 @@ def user_list(
 ) -> None:
     """List every user, by userPrincipalName."""
     with _context() as (services, tenant_id):
-        users: list[User] = []
         with services.db() as db:
-            token: str | None = None
-            while True:
-                page = directory.list_users(db, tenant_id, top=999, skiptoken=token)
-                users += page.items
-                if (token := page.next_skiptoken) is None:
-                    break
+            users = list(all_pages(lambda token: directory.list_users(db, tenant_id, top=999, skiptoken=token)))
         if as_json:
             console.print_json(json.dumps([user_json(u) for u in users]))
             return
@@ -279,15 +273,10 @@ def group_list(
 ) -> None:
     """List every group with its number of direct members."""
     with _context() as (services, tenant_id):
-        rows: list[tuple[Group, int]] = []
         with services.db() as db:
             counts = directory.member_counts(db, tenant_id)
-            token: str | None = None
-            while True:
-                page = directory.list_groups(db, tenant_id, top=999, skiptoken=token)
-                rows += [(g, counts.get(g.id, 0)) for g in page.items]
-                if (token := page.next_skiptoken) is None:
-                    break
+            groups = all_pages(lambda token: directory.list_groups(db, tenant_id, top=999, skiptoken=token))
+            rows = [(g, counts.get(g.id, 0)) for g in groups]
         if as_json:
             console.print_json(json.dumps([group_json(g) for g, _ in rows]))
             return
@@ -330,15 +319,11 @@ def role_list(
         console.print(table)
         return
     with _context() as (services, tenant_id):
-        rows: list[tuple[RoleAssignment, str]] = []
         with services.db() as db:
-            token: str | None = None
-            while True:
-                page = directory.list_role_assignments(db, tenant_id, top=999, skiptoken=token)
-                for assignment in page.items:
-                    rows.append((assignment, _principal_label(db, tenant_id, assignment.principal_id)))
-                if (token := page.next_skiptoken) is None:
-                    break
+            assignments = all_pages(
+                lambda token: directory.list_role_assignments(db, tenant_id, top=999, skiptoken=token)
+            )
+            rows = [(a, _principal_label(db, tenant_id, a.principal_id)) for a in assignments]
         if as_json:
             console.print_json(json.dumps([role_assignment_json(a) for a, _ in rows]))
             return
