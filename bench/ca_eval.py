@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from limen.domain.access.context import EvaluationContext
 from limen.domain.access.engine import CompiledPolicySet, compile_policy_set, evaluate
-from limen.domain.access.schema import PolicyInvalid, validate_policy
+from limen.domain.access.schema import GUEST_OR_EXTERNAL_USER_TYPES, PolicyInvalid, validate_policy
 from limen.domain.access.schema_locations import is_named_location, validate_named_location
 from limen.domain.access.strengths import BUILT_IN_DOCUMENTS, CompletedStep
 
@@ -60,14 +60,7 @@ NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 USER_KEYWORDS = frozenset({"all", "none", "guestsorexternalusers"})
 APP_KEYWORDS = frozenset({"all", "none", "office365", "microsoftadminportals", "allagentidresources"})
 LOCATION_KEYWORDS = frozenset({"all", "alltrusted"})
-GUEST_TYPES = (
-    "internalGuest",
-    "b2bCollaborationGuest",
-    "b2bCollaborationMember",
-    "b2bDirectConnectUser",
-    "otherExternalUser",
-    "serviceProvider",
-)
+GUEST_TYPES = tuple(t for t in GUEST_OR_EXTERNAL_USER_TYPES if t != "none")
 #: Where sign-ins come from: mostly the organisation's own countries, some elsewhere, some unknown.
 HOME_COUNTRIES = ("DE", "NL", "GB", "FR", "US", "AT", "CH", "BE")
 OTHER_COUNTRIES = ("CN", "RU", "IR", "KP", "NG", "BR", "IN", "JP", "ES", "IT", "PL", "SE", "CA", "AU")
